@@ -1,0 +1,34 @@
+# Spaces: `make run` sets up and serves the embedded default; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint setup demo bench clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo
+
+run: setup
+	@echo "Spaces on http://127.0.0.1:8000 (web, Celery worker with beat, fake Stripe in test mode). Ctrl-C stops all."
+	$(VENV)/bin/honcho -f Procfile.dev start
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) bench/room_fanout.py
+	$(PY) bench/audio_fanout.py
+
+clean:
+	rm -rf var staticfiles .pytest_cache

@@ -1,0 +1,68 @@
+"""Every change to follows and blocks goes through here, from views, admin and tests alike."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from .models import Block, Follow, User
+
+
+class AccountError(Exception):
+    """A refused action; the message is shown to the user as it is."""
+
+
+def is_blocked(blocker: User, other: User) -> bool:
+    return Block.objects.filter(blocker=blocker, blocked=other).exists()
+
+
+def blocked_either_way(a: User, b: User) -> bool:
+    return Block.objects.filter(blocker=a, blocked=b).exists() or Block.objects.filter(blocker=b, blocked=a).exists()
+
+
+def follow(follower: User, followee: User) -> bool:
+    """Follow `followee`. Returns True if a new follow was made; following twice is a no-op."""
+    if follower.pk == followee.pk:
+        raise AccountError("You can't follow yourself.")
+    if not followee.is_active:
+        raise AccountError("This account is not active.")
+    if is_blocked(followee, follower):
+        raise AccountError(f"@{followee.handle} has blocked you.")
+    if is_blocked(follower, followee):
+        raise AccountError(f"You have blocked @{followee.handle}. Unblock them first.")
+    try:
+        with transaction.atomic():
+            _, created = Follow.objects.get_or_create(follower=follower, followee=followee)
+    except IntegrityError:  # a concurrent request made the same follow
+        return False
+    return created
+
+
+def unfollow(follower: User, followee: User) -> bool:
+    deleted, _ = Follow.objects.filter(follower=follower, followee=followee).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
+def block(blocker: User, blocked: User) -> bool:
+    """Block `blocked`: they stop following `blocker` (and the reverse), and cannot follow again."""
+    if blocker.pk == blocked.pk:
+        raise AccountError("You can't block yourself.")
+    Follow.objects.filter(follower=blocked, followee=blocker).delete()
+    Follow.objects.filter(follower=blocker, followee=blocked).delete()
+    try:
+        with transaction.atomic():
+            _, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    except IntegrityError:
+        return False
+    return created
+
+
+def unblock(blocker: User, blocked: User) -> bool:
+    deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    return bool(deleted)
+
+
+def ban(user: User) -> None:
+    """Staff ban: the account can no longer log in; its sessions stop working at the next request."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])

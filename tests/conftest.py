@@ -1,0 +1,95 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from allauth.account.models import EmailAddress
+
+from spaces_site.celery import app as celery_app
+
+PASSWORD = "listen-to-the-room-42"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+ON_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL (CI sets it; .ci/run starts Redis)")
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI sets it; .ci/run starts PostgreSQL)")
+    for item in items:
+        if "redis" in item.keywords and not REDIS_URL:
+            item.add_marker(skip_redis)
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_eager():
+    # Unit tests run tasks inline; tests of the real worker switch this off (see `celery_worker`).
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """allauth's rate-limit counters live in the cache (Redis in CI): each test starts with none."""
+    if REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter("*allauth:rl:*"))
+        if keys:
+            client.delete(*keys)
+    else:
+        from django.core.cache import cache
+
+        cache.clear()
+    yield
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("alice") -> a verified, active user who can log in with PASSWORD."""
+    from accounts.models import User
+
+    def make(handle: str, *, email: str | None = None, verified: bool = True, **extra) -> User:
+        email = email or f"{handle.lower()}@example.com"
+        user = User.objects.create_user(handle=handle, email=email, password=PASSWORD, **extra)
+        EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice", display_name="Alice Liddell")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob", display_name="Bob")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user("carol")
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker thread consuming from Redis (REDIS_URL). Tasks run off the test's thread."""
+    if not REDIS_URL:
+        pytest.skip("needs Redis: a real Celery worker consumes from REDIS_URL")
+    from celery.contrib.testing.worker import start_worker
+
+    celery_app.conf.task_always_eager = False
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+            yield worker
+    finally:
+        celery_app.conf.task_always_eager = True
