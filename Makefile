@@ -16,6 +16,10 @@ setup: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo
 
+# Test-mode payments against the bundled fake Stripe (fakestripe/), so a newcomer can buy a ticket end to end.
+run: export STRIPE_SECRET_KEY ?= sk_test_fakestripe_dev
+run: export STRIPE_API_BASE ?= http://127.0.0.1:12111
+run: export STRIPE_WEBHOOK_SECRET ?= whsec_dev_fakestripe
 run: setup
 	@echo "Spaces on http://127.0.0.1:8000 (web, Celery worker with beat, fake Stripe in test mode). Ctrl-C stops all."
 	$(VENV)/bin/honcho -f Procfile.dev start

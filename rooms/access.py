@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q
 
 from accounts.models import Block, User
 
@@ -31,7 +32,21 @@ def entry_refusal(space: Space, user: AnyUser) -> str | None:
             return None
         if Participant.objects.filter(space=space, user=user, removed_at__isnull=False).exists():
             return "You were removed from this Space."
+    if space.is_ticketed and not _is_invited_on_stage(space, user):
+        # The one question rooms asks payments; imported here so rooms' models never import it.
+        from payments.services import TICKET_REQUIRED, has_paid_ticket
+
+        if not has_paid_ticket(space, user):
+            return TICKET_REQUIRED
     return None
+
+
+def _is_invited_on_stage(space: Space, user: AnyUser) -> bool:
+    """Co-hosts and speakers the host invited get into a ticketed Space without a ticket."""
+    if not user.is_authenticated:
+        return False
+    on_stage = Q(role__in=[Participant.Role.COHOST, Participant.Role.SPEAKER]) | Q(invited_at__isnull=False)
+    return Participant.objects.filter(on_stage, space=space, user=user, removed_at__isnull=True).exists()
 
 
 def can_enter(space: Space, user: AnyUser) -> bool:
