@@ -34,6 +34,15 @@ def _celery_eager():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    # Real hashing costs ~0.4 s a user; the tests are about behaviour, not key stretching.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """allauth's rate-limit counters live in the cache (Redis in CI): each test starts with none."""

@@ -1,0 +1,64 @@
+"""Room events from the channel layer to the engine: the engine joins group space-<id> per room."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .engine import MediaEngine
+
+logger = logging.getLogger(__name__)
+
+
+def room_group(space_id: int) -> str:
+    # The same name as rooms.events.room_group; kept here so the engine imports nothing from Django.
+    return f"space-{space_id}"
+
+
+class RoomEvents:
+    """Subscribes one engine to the groups of the rooms it hosts and feeds it their events."""
+
+    def __init__(self, engine: MediaEngine, layer) -> None:
+        self.engine = engine
+        self.layer = layer
+        self.channel: str | None = None
+        self._task: asyncio.Task | None = None
+        self.watched: set[int] = set()
+
+    async def start(self) -> None:
+        if self.channel is None:
+            self.channel = await self.layer.new_channel()
+            self._task = asyncio.ensure_future(self._run())
+
+    async def watch(self, space_id: int) -> None:
+        await self.start()
+        self.watched.add(space_id)
+        await self.layer.group_add(room_group(space_id), self.channel)
+
+    async def unwatch(self, space_id: int) -> None:
+        self.watched.discard(space_id)
+        if self.channel is not None:
+            await self.layer.group_discard(room_group(space_id), self.channel)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("media engine could not read room events")
+                await asyncio.sleep(1.0)
+                continue
+            if message.get("type") != "room.event" or message.get("space_id") not in self.watched:
+                continue
+            try:
+                await self.engine.handle_room_event(int(message["space_id"]), message.get("event") or {})
+            except Exception:
+                logger.exception("media engine failed on a room event")
+
+    async def stop(self) -> None:
+        for space_id in list(self.watched):
+            await self.unwatch(space_id)
+        if self._task is not None:
+            self._task.cancel()
