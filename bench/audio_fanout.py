@@ -35,6 +35,7 @@ from aiortc.rtcdtlstransport import RTCCertificate  # noqa: E402
 
 from rooms.media.engine import MediaEngine  # noqa: E402
 from rooms.media.mixer import OpusEncoder  # noqa: E402
+from rooms.media.speaker import SpeakerInput  # noqa: E402
 
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
@@ -148,11 +149,40 @@ class StockRelay:
         self.queues.clear()
 
 
+class MixerLatency:
+    """When each marker burst left the server: the end of the tick that decoded it (monotonic clock).
+
+    The load generator subtracts the time its speaker track produced the burst (the same
+    CLOCK_MONOTONIC): speaker to server send, without the load generator's own receive queues, which
+    grow with N on a shared machine and weigh on the probes' end-to-end figure.
+    """
+
+    def __init__(self) -> None:
+        marker = speaker_cycle()[0]
+        self.decoded = 0
+        self.sent_at: list[float] = []
+        original_decode = SpeakerInput._decode
+
+        def decode(speaker: SpeakerInput, payload: bytes) -> None:
+            if payload == marker:
+                self.decoded += 1
+            original_decode(speaker, payload)
+
+        SpeakerInput._decode = decode
+
+    def tick_ended(self) -> None:
+        if self.decoded:
+            self.sent_at.extend([time.monotonic()] * self.decoded)
+            self.decoded = 0
+
+
 class Server:
     def __init__(self) -> None:
+        self.mixer_latency = MixerLatency()
         self.engine = MediaEngine(BenchPolicy())
         self.stock = StockRelay()
         self.tick_log: list[tuple[float, float]] | None = None
+        self.tick_cpu: list[float] = []
         self._patched = False
         self.profile: cProfile.Profile | None = None
         self.gc_pauses: list[float] = []
@@ -172,10 +202,13 @@ class Server:
         original = room.tick
 
         def timed_tick():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             result = original()
+            end = time.perf_counter()
+            self.mixer_latency.tick_ended()
             if self.tick_log is not None:
-                self.tick_log.append((start, time.perf_counter()))
+                self.tick_log.append((start, end))
+                self.tick_cpu.append(time.thread_time() - cpu)
             return result
 
         room.tick = timed_tick
@@ -196,7 +229,9 @@ class Server:
         room = self.engine.rooms.get(SPACE)
         sent0 = room.packets_sent if room else 0
         self.tick_log = []
+        self.tick_cpu = []
         self.gc_pauses = []
+        self.mixer_latency.sent_at = []
         if self.profile is not None:
             self.profile.enable()
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -215,10 +250,12 @@ class Server:
             "ticks": len(log),
             "tick_ms_p50": percentile([(e - s) * 1000 for s, e in log], 50),
             "tick_ms_max": max([(e - s) * 1000 for s, e in log], default=0.0),
+            "tick_cpu_ms_p50": percentile([x * 1000 for x in self.tick_cpu], 50),
             "pacing_p99_ms": percentile(list(np.asarray(jitter) * 1000), 99),
             "peers": len(room.peers) if room else 0,
             "gc2_pauses_ms": [round(x, 1) for x in self.gc_pauses],
             "outputs": len(room.outputs) if room else 0,
+            "marker_sent_at": self.mixer_latency.sent_at,
         }
 
     async def close_stock(self) -> dict:
@@ -450,6 +487,11 @@ class LoadGenerator:
                 intervals.extend(np.abs(np.diff(x.arrivals) - 0.02) * 1000)
         latencies = []
         bursts = self.burst_log[burst_mark:]
+        mixer_latencies = []
+        for sent in server["marker_sent_at"]:
+            earlier = [b for b in bursts if b <= sent]
+            if earlier and sent - earlier[-1] < 0.14:
+                mixer_latencies.append((sent - earlier[-1]) * 1000)
         for probe, mark in zip(self.probes, probe_marks, strict=True):
             for onset in probe.onsets[mark:]:
                 earlier = [b for b in bursts if b <= onset]
@@ -463,6 +505,7 @@ class LoadGenerator:
             "silent_listeners": silent,
             "client_pacing_p99_ms": percentile(intervals, 99),
             "latency_ms": latencies,
+            "mixer_latency_ms": mixer_latencies,
         }
 
     async def close_all(self) -> None:
@@ -516,15 +559,19 @@ def fit(points: list[dict]) -> tuple[float, float]:
 def report(results: dict) -> None:
     packets_per_second = 50.0
     print("\nEngine (shared Opus packets, RTP+SRTP+sendto loop):")
-    print(f"{'N':>6} {'cpu%':>6} {'delivered':>10} {'gaps':>6} {'silent':>6} {'tick p50 ms':>11} "
-          f"{'pacing p99 ms srv/cli':>22} {'latency p50/p95 ms':>19} {'join ms cpu':>11} {'join MB':>8}")  # fmt: skip
+    print(f"{'N':>6} {'cpu%':>6} {'delivered':>10} {'gaps':>6} {'silent':>6} {'tick p50 ms wall/cpu':>20} "
+          f"{'pacing p99 ms srv/cli':>22} {'latency p50/p95 ms':>19} {'mixer p50/p95':>14} "
+          f"{'join ms cpu':>11} {'join MB':>8}")  # fmt: skip
     all_latency: list[float] = []
+    all_mixer: list[float] = []
     joins_cpu, joins_mem = [], []
     for p in results["engine"]:
         s = p["server"]
         delivered = p["received"] / p["expected"] if p["expected"] else float("nan")
         lat = p["latency_ms"]
         all_latency += lat
+        mixer = p["mixer_latency_ms"]
+        all_mixer += mixer
         j = p["join"]
         join_ms = join_mb = float("nan")
         if j["new"] > 0:
@@ -534,9 +581,10 @@ def report(results: dict) -> None:
             joins_mem.append(join_mb)
         print(
             f"{p['n']:>6} {s['cpu'] / s['wall'] * 100:>6.1f} {delivered:>10.4f} {p['gaps']:>6} "
-            f"{p['silent_listeners']:>6} {s['tick_ms_p50']:>11.2f} "
+            f"{p['silent_listeners']:>6} {s['tick_ms_p50']:>11.2f} / {s['tick_cpu_ms_p50']:>6.2f} "
             f"{s['pacing_p99_ms']:>10.2f} / {p['client_pacing_p99_ms']:>9.2f} "
-            f"{percentile(lat, 50):>9.1f} / {percentile(lat, 95):>7.1f} {join_ms:>11.2f} {join_mb:>8.3f}"
+            f"{percentile(lat, 50):>9.1f} / {percentile(lat, 95):>7.1f} "
+            f"{percentile(mixer, 50):>6.1f} / {percentile(mixer, 95):>5.1f} {join_ms:>11.2f} {join_mb:>8.3f}"
         )
     a, b = fit(results["engine"])
     per_packet_us = b / packets_per_second * 1e6
@@ -551,10 +599,18 @@ def report(results: dict) -> None:
     print("\nSummary")
     print(f"  µs per listener-packet (b)          {per_packet_us:8.2f}   (stock aiortc: {stock_us:.1f}, "
           f"{stock_us / per_packet_us:.0f}x)")  # fmt: skip
+    tick_points = [(p["n"], p["server"]["tick_cpu_ms_p50"]) for p in results["engine"]]
+    if len(tick_points) > 1:
+        tick_b, tick_a = np.polyfit(*zip(*tick_points, strict=True), 1)
+        print(f"    of which in the tick (fan-out)    {tick_b * 1000:8.2f}   (tick CPU at N=0: {tick_a:.2f} ms)")
     print(f"  listeners per core at 70% CPU       {per_core:8.0f}   (stock: {(0.7 - stock_a) / stock_b:.0f})")
     print(f"  room fixed cost (a)                 {a * 100:8.2f} % of a core (13 speakers)")
-    print(f"  added latency p50 / p95             {percentile(all_latency, 50):8.1f} / "
-          f"{percentile(all_latency, 95):.1f} ms ({len(all_latency)} bursts)")  # fmt: skip
+    print(
+        f"  added latency p50 / p95             {percentile(all_latency, 50):8.1f} / "
+        f"{percentile(all_latency, 95):.1f} ms ({len(all_latency)} bursts, speaker to listener)"
+    )
+    print(f"  through the server p50 / p95        {percentile(all_mixer, 50):8.1f} / "
+          f"{percentile(all_mixer, 95):.1f} ms ({len(all_mixer)} bursts, speaker to server send)")  # fmt: skip
     print(f"  join CPU per listener (median)      {np.median(joins_cpu) if joins_cpu else float('nan'):8.2f} ms")
     print(f"  memory per listener (median)        {np.median(joins_mem) if joins_mem else float('nan'):8.3f} MB")
 

@@ -29,7 +29,6 @@ import resource
 import secrets
 import signal
 import socket
-import statistics
 import struct
 import subprocess
 import sys
@@ -68,9 +67,7 @@ def _baseline_application():
         async def room_message(self, event):
             await self.send(text_data=json.dumps({"event": "message", **event["message"]}))
 
-    return ProtocolTypeRouter(
-        {"websocket": URLRouter([path("ws/tutorial/<str:room>/", TutorialConsumer.as_asgi())])}
-    )
+    return ProtocolTypeRouter({"websocket": URLRouter([path("ws/tutorial/<str:room>/", TutorialConsumer.as_asgi())])})
 
 
 if os.environ.get("ROOM_FANOUT_SERVE") == "baseline":
@@ -213,7 +210,7 @@ def worker(mode: str, ports: list[int], path: str, count: int, offset: int, read
                 started = time.monotonic()
                 try:
                     client = await open_client(port, path, make_on_text())
-                except Exception:
+                except (OSError, TimeoutError):  # refused, reset or too slow: never connected
                     failed += 1
                     return
                 connect_times.append(time.monotonic() - started)
@@ -307,7 +304,8 @@ EmailAddress.objects.create(user=host, email=host.email, verified=True, primary=
 space = services.create_space(host, title="Fan-out bench", start_now=True)
 client = Client()
 client.force_login(host)
-print(json.dumps({"space": space.pk, "cookie": f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"}))
+name = settings.SESSION_COOKIE_NAME
+print(json.dumps({"space": space.pk, "cookie": f"{name}={client.cookies[name].value}"}))
 """
     output = subprocess.run(
         [sys.executable, "-c", code], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
@@ -380,11 +378,21 @@ def run(mode: str, n: int, processes: int, events: int, interval: float, workers
 
     latencies: list[float] = []
     delivered = 0
+    per_event: dict[int, list[float]] = {}
     for report in reports:
         for key, times in report["received"].items():
             if key in sent:
                 delivered += len(times)
+                per_event.setdefault(key, []).extend(t - sent[key] for t in times)
                 latencies.extend(t - sent[key] for t in times)
+    if os.environ.get("BENCH_VERBOSE"):
+        for key in sorted(per_event):
+            values = sorted(per_event[key])
+            print(
+                f"  event {key}: first {values[0] * 1000:.0f} ms, p50 {_pct(values, 50) * 1000:.0f} ms, "
+                f"last {values[-1] * 1000:.0f} ms",
+                file=sys.stderr,
+            )
     connect_times = sorted(t for report in reports for t in report["connect_times"])
     expected = len(sent) * n
     latencies.sort()
@@ -409,7 +417,6 @@ async def host_actions(mode: str, port: int, path: str, cookie: str, events: int
     """Send `events` actions; returns event key -> wall-clock send time."""
     sent: dict[int, float] = {}
     pending: dict[str, float] = {}
-    loop = asyncio.get_running_loop()
     arrived: asyncio.Queue = asyncio.Queue()
 
     def on_text(text: bytes):
@@ -435,7 +442,6 @@ async def host_actions(mode: str, port: int, path: str, cookie: str, events: int
         await asyncio.sleep(interval)
     await asyncio.sleep(0.1)
     client.transport.close()
-    del loop
     return sent
 
 

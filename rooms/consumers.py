@@ -9,10 +9,12 @@ See docs/protocol.md for the messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -91,6 +93,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     handle: str | None = None
     is_moderator = False
+    fast_write: Callable[[bytes], None] | None = None
 
     async def connect(self) -> None:
         self.space_id = int(self.scope["url_route"]["kwargs"]["space_id"])
@@ -116,6 +119,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        self.fast_write = None
         if self.hub is not None:
             self.hub.unsubscribe(self.space_id, self)
         if self.resync_task is not None:
@@ -134,6 +138,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def close_from_hub(self, code: int) -> None:
         if not self.closing:
             self.closing = True
+            self.fast_write = None
             await self.close(code)
 
     def resync(self) -> None:
@@ -147,6 +152,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if self.closing:
                 return
             self.ready = False
+            self.fast_write = None
             try:
                 state = await database_sync_to_async(stage.snapshot)(self.space_id, self.user)
             finally:
@@ -166,6 +172,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.base_send({"type": "websocket.send", "text": text})
             self.pending = []
             self.ready = True
+            self.fast_write = self._frame_writer()
+
+    def _frame_writer(self) -> Callable[[bytes], None] | None:
+        """A direct writer to Daphne's socket, or None (another server, or the test communicator).
+
+        Daphne hands an application `send = partial(server.handle_reply, protocol)`. Going through it
+        costs a dict, two coroutines, a UTF-8 encode and Autobahn's framing per socket per event; the hub
+        builds the frame once (Daphne negotiates no compression) and this writes those bytes.
+        """
+        send = self.base_send
+        protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
+        transport = getattr(protocol, "transport", None)
+        open_state = getattr(protocol, "STATE_OPEN", None)
+        if transport is None or open_state is None or self.closing:
+            return None
+
+        def write(frame: bytes) -> None:
+            if protocol.state == open_state:
+                transport.write(frame)
+
+        return write
 
     # --- client messages ----------------------------------------------------------------------------
 

@@ -159,4 +159,3 @@ def broadcast_volatile(space_id: int, event: str, data: dict | None = None) -> N
 def send_to_hubs(message: dict) -> None:
     """A message for every hub (every Daphne process), e.g. close a user's sockets on logout."""
     _group_send(HUBS_GROUP, message)
-

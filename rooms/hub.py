@@ -16,9 +16,11 @@ import logging
 import os
 import secrets
 import socket as _socket
+import struct
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from typing import Protocol
 
 from channels.db import database_sync_to_async
@@ -48,6 +50,8 @@ class Subscriber(Protocol):
     user_id: int | None
     handle: str | None
     is_moderator: bool
+    # Set while the socket is open on Daphne: writes a ready-made websocket frame to the TCP transport.
+    fast_write: Callable[[bytes], None] | None
 
     async def deliver(self, text: str) -> None: ...
 
@@ -99,7 +103,9 @@ class Hub:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def _start(self) -> None:
-        self.channel = await self.layer.new_channel("room-hub.")
+        # The default prefix: channels-redis holds one receive lock per layer, and a channel with another
+        # prefix would block it and starve every other process-local channel (consumers, media replies).
+        self.channel = await self.layer.new_channel()
         await self.layer.group_add(HUBS_GROUP, self.channel)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._receive_loop()), loop.create_task(self._tick_loop())]
@@ -228,14 +234,14 @@ class Hub:
         audience = message.get("audience")
         sockets = tuple(room.sockets)
         if audience is None:
-            for subscriber in sockets:
-                await _deliver(subscriber, text)
+            await _fan_out(sockets, text)
         else:
             stub = message.get("stub") or dumps({"event": "noop", "seq": seq})
             moderators, user_ids = audience.get("moderators", False), set(audience.get("user_ids", ()))
-            for subscriber in sockets:
-                allowed = (moderators and subscriber.is_moderator) or subscriber.user_id in user_ids
-                await _deliver(subscriber, text if allowed else stub)
+            allowed = [s for s in sockets if (moderators and s.is_moderator) or s.user_id in user_ids]
+            others = [s for s in sockets if not ((moderators and s.is_moderator) or s.user_id in user_ids)]
+            await _fan_out(allowed, text)
+            await _fan_out(others, stub)
 
         name = event.get("event")
         if name == "role_changed":
@@ -283,8 +289,7 @@ class Hub:
         asyncio.get_running_loop().create_task(self._deliver_all(room, text))
 
     async def _deliver_all(self, room: Room, text: str) -> None:
-        for subscriber in tuple(room.sockets):
-            await _deliver(subscriber, text)
+        await _fan_out(tuple(room.sockets), text)
 
     async def _close_user(self, user_id: int, code: int) -> None:
         for room in list(self.rooms.values()):
@@ -369,11 +374,33 @@ def _save_listener_count(space_id: int, total: int) -> None:
     Space.objects.filter(pk=space_id, state=Space.State.LIVE).update(listener_count=total)
 
 
-async def _deliver(subscriber: Subscriber, text: str) -> None:
-    try:
-        await subscriber.deliver(text)
-    except Exception:  # one broken socket must not stop the others
-        logger.debug("delivery failed", exc_info=True)
+def text_frame(text: str) -> bytes:
+    """One unmasked, unfragmented websocket text frame (RFC 6455 5.2), as a server sends it."""
+    payload = text.encode()
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x81, length)
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, length)
+    return header + payload
+
+
+async def _fan_out(sockets, text: str) -> None:
+    """Send `text` to every socket: the same frame bytes to each, built once per process."""
+    frame = None
+    for subscriber in sockets:
+        write = subscriber.fast_write
+        try:
+            if write is not None:
+                if frame is None:
+                    frame = text_frame(text)
+                write(frame)
+            else:
+                await subscriber.deliver(text)
+        except Exception:  # one broken socket must not stop the others
+            logger.debug("delivery failed", exc_info=True)
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -62,6 +62,9 @@ class LocalPresence:
     async def forget(self, space_id: int, owner: str) -> None:
         self._rooms.get(space_id, {}).pop(owner, None)
 
+    async def clear(self, space_id: int) -> None:
+        self._rooms.pop(space_id, None)
+
     async def close(self) -> None:
         pass
 
@@ -92,6 +95,9 @@ class RedisPresence:
 
     async def forget(self, space_id: int, owner: str) -> None:
         await self._client.hdel(KEY.format(space_id=space_id), owner)
+
+    async def clear(self, space_id: int) -> None:
+        await self._client.delete(KEY.format(space_id=space_id))
 
     async def close(self) -> None:
         await self._client.aclose()

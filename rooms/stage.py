@@ -103,9 +103,11 @@ def snapshot(space: Space_, user: AnyUser) -> dict:
     invites: list[dict] = []
     if my_role in MODERATOR_ROLES:
         pending = Participant.objects.filter(space=space, role=Role.LISTENER, removed_at__isnull=True)
-        for p in pending.filter(requested_at__isnull=False).select_related("user").order_by("requested_at")[
-            :MAX_REQUESTS_IN_SNAPSHOT
-        ]:
+        for p in (
+            pending.filter(requested_at__isnull=False)
+            .select_related("user")
+            .order_by("requested_at")[:MAX_REQUESTS_IN_SNAPSHOT]
+        ):
             requests.append({**public_participant(p), "requested_at": p.requested_at.isoformat()})
         for p in pending.filter(invited_at__isnull=False).select_related("user").order_by("invited_at"):
             invites.append({**public_participant(p), "invited_at": p.invited_at.isoformat()})
@@ -240,9 +242,7 @@ def _moderators_and(*user_ids: int) -> dict:
 
 
 def _role_changed(space: Space, participant: Participant, previous: str) -> None:
-    events.broadcast_on_commit(
-        space.pk, "role_changed", {**public_participant(participant), "previous_role": previous}
-    )
+    events.broadcast_on_commit(space.pk, "role_changed", {**public_participant(participant), "previous_role": previous})
 
 
 def _request_removed(space: Space, participant: Participant, reason: str) -> None:

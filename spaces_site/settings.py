@@ -269,6 +269,8 @@ SPACES_NO_SHOW_GRACE = timedelta(minutes=envint("SPACES_NO_SHOW_GRACE_MINUTES", 
 SPACES_NOTIFY_BATCH_SIZE = envint("SPACES_NOTIFY_BATCH_SIZE", "1000")
 SPACES_MAX_COHOSTS = envint("SPACES_MAX_COHOSTS", "2")
 SPACES_MAX_SPEAKERS = envint("SPACES_MAX_SPEAKERS", "10")
+# A process's presence report older than this stops counting (a crashed Daphne drops out within it).
+SPACES_PRESENCE_TTL = envint("SPACES_PRESENCE_TTL", "30")
 
 # Media: the engine runs inside Daphne unless Redis is there to place rooms on `runmedia` workers.
 SPACES_MEDIA_IN_PROCESS = envbool("SPACES_MEDIA_IN_PROCESS", "False" if REDIS_URL else "True")

@@ -24,8 +24,8 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcdtlstransport import RTCCertificate
 
-from .fanout import ParkedTrack, RtpOutput, fan_out
-from .mixer import Limiter, OpusEncoder, level_from_rms, rms
+from .fanout import ParkedTrack, RtpOutput, Scratch, fan_out
+from .mixer import TALKING_RMS, Limiter, OpusEncoder, level_from_rms, rms
 from .speaker import FRAME_SAMPLES, SpeakerInput, intercept_rtp
 
 logger = logging.getLogger(__name__)
@@ -85,13 +85,17 @@ class Room:
     def __init__(self, space_id: int) -> None:
         self.space_id = space_id
         self.peers: dict[int, Peer] = {}
+        # The peers with a SpeakerInput, so a tick never walks the whole audience.
+        self.publishers: list[Peer] = []
         self.outputs: list[RtpOutput] = []
         self.pending: list[Peer] = []
         self.audible: set[int] = set()
         self.encoder = OpusEncoder()
         self.limiter = Limiter()
+        self.scratch = Scratch()
+        self.mix = np.zeros(FRAME_SAMPLES, dtype=np.int32)
         self.timestamp = 0
-        self.ticks = 0
+        self.ticks = 0  # also the packet index: every output gets exactly one packet per tick
         self.levels_were_silent = True
         self.packets_sent = 0
         # For the benchmark: monotonic time the last tick finished its fan-out.
@@ -99,16 +103,21 @@ class Room:
 
     @property
     def speakers(self) -> list[Peer]:
-        return [p for p in self.peers.values() if p.speaker is not None]
+        return list(self.publishers)
 
     def listener_count(self) -> int:
         return len(self.peers)
 
+    def add_peer(self, peer: Peer) -> None:
+        self.peers[peer.peer_id] = peer
+        if peer.speaker is not None:
+            self.publishers.append(peer)
+        self.pending.append(peer)
+
     def apply_audible(self, audible: set[int]) -> None:
         self.audible = set(audible)
-        for peer in self.peers.values():
-            if peer.speaker is not None:
-                peer.speaker.set_accepting(peer.user_id in self.audible)
+        for peer in self.publishers:
+            peer.speaker.set_accepting(peer.user_id in self.audible)
 
     def attach_ready_outputs(self) -> None:
         if not self.pending:
@@ -126,35 +135,39 @@ class Room:
                 intercept_rtp(dtls, peer.speaker.handle_srtp)
             else:
                 intercept_rtp(dtls, None)  # a listener's RTP is dropped unread
-            peer.output = RtpOutput(peer.sender, peer.payload_type)
+            peer.output = RtpOutput(peer.sender, peer.payload_type, self.ticks)
             self.outputs.append(peer.output)
         self.pending = still
 
     def drop_peer(self, peer: Peer) -> None:
         self.peers.pop(peer.peer_id, None)
+        if peer in self.publishers:
+            self.publishers.remove(peer)
         if peer.output is not None and peer.output in self.outputs:
             self.outputs.remove(peer.output)
+
+    def catch_up(self) -> None:
+        """The clock skipped ticks: what queued meanwhile is stale, play from the newest audio."""
+        for peer in self.publishers:
+            peer.speaker.drop_backlog()
 
     def tick(self) -> dict[str, float] | None:
         """Mix, encode and send 20 ms. Returns speaking levels when it is time to publish them."""
         self.attach_ready_outputs()
+        audible = self.audible
         frames: list[tuple[Peer, np.ndarray]] = []
-        for peer in self.peers.values():
-            if peer.speaker is None:
-                continue
+        for peer in self.publishers:
             frame = peer.speaker.pull()
-            if frame is None or peer.user_id not in self.audible:
+            if frame is None or peer.user_id not in audible:
                 continue
             frames.append((peer, frame))
 
+        total = None
         if frames:
-            total = np.zeros(FRAME_SAMPLES, dtype=np.int32)
-            for _, frame in frames:
-                total += frame
-        else:
-            total = None
-
-        if total is not None:
+            total = self.mix
+            np.copyto(total, frames[0][1])
+            for _, frame in frames[1:]:
+                np.add(total, frame, out=total)
             payload = self.encoder.encode(self.limiter.apply(total))
         else:
             # Nobody audible: a ready-made silent packet (libopus is slowest on digital silence).
@@ -162,14 +175,12 @@ class Room:
 
         personal: dict[RtpOutput, bytes] = {}
         own = {peer.peer_id: frame for peer, frame in frames}
-        for peer in self.peers.values():
-            if peer.speaker is None:
-                continue
+        for peer in self.publishers:
             frame = own.get(peer.peer_id)
             if frame is not None:
                 loudness = rms(frame)
                 peer.level_peak = max(peer.level_peak, level_from_rms(loudness))
-                if loudness >= 100.0:
+                if loudness >= TALKING_RMS:
                     peer.talking_ticks = TALKING_HANGOVER_TICKS
             if peer.talking_ticks > 0:
                 peer.talking_ticks -= 1
@@ -181,27 +192,29 @@ class Room:
                     if encoded is not None:
                         personal[peer.output] = encoded
 
+        index, timestamp, scratch = self.ticks, self.timestamp, self.scratch
         if payload is not None:
-            self.packets_sent += fan_out(self.outputs, payload, self.timestamp, personal.keys() if personal else ())
+            self.packets_sent += fan_out(self.outputs, payload, index, timestamp, scratch, personal)
         for output, encoded in personal.items():
-            self.packets_sent += fan_out([output], encoded, self.timestamp)
-        self.timestamp = (self.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+            self.packets_sent += fan_out((output,), encoded, index, timestamp, scratch)
+        self.timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
         self.ticks += 1
         self.last_tick_at = time.monotonic()
 
         if self.ticks % STATS_SYNC_EVERY_TICKS == 0 and payload is not None:
+            self.outputs = [output for output in self.outputs if not output.dead]
             size = len(payload)
             for output in self.outputs:
                 output.last_size = size
-                output.sync_sender_stats()
+                output.sync_sender_stats(self.ticks, self.timestamp)
         if self.ticks % LEVEL_EVERY_TICKS == 0:
             return self._collect_levels()
         return None
 
     def _collect_levels(self) -> dict[str, float] | None:
         levels = {}
-        for peer in self.peers.values():
-            if peer.speaker is not None and peer.user_id is not None:
+        for peer in self.publishers:
+            if peer.user_id is not None:
                 if peer.level_peak > 0.05:
                     levels[str(peer.user_id)] = round(peer.level_peak, 2)
                 peer.level_peak = 0.0
@@ -307,8 +320,7 @@ class MediaEngine:
 
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
-        room.peers[peer.peer_id] = peer
-        room.pending.append(peer)
+        room.add_peer(peer)
         return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
 
     # -- room lifecycle ----------------------------------------------------------------------------
@@ -392,6 +404,8 @@ class MediaEngine:
                 # Far behind (a stalled loop): resynchronise rather than send a burst.
                 self.tick_overruns += 1
                 deadline = loop.time()
+                for room in self.rooms.values():
+                    room.catch_up()
             for room in list(self.rooms.values()):
                 try:
                     levels = room.tick()

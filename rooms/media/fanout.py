@@ -5,6 +5,11 @@ in Python per frame, a task per sender). The room encodes once; this module writ
 to each listener's own RTP stream (its SSRC, sequence numbers and timestamp origin) and protects it
 with that listener's SRTP session from aiortc's DTLS transport, so ICE, DTLS, SRTP keys, RTCP and
 consent checks all stay aiortc's.
+
+The per-listener loop is the worker's hot path. Each packet is assembled in one scratch buffer,
+encrypted there in place by libsrtp (the C library behind aiortc's pylibsrtp sessions, called
+directly: pylibsrtp's protect() allocates a length cell and two copies per call) and sent from a
+memoryview of it, so a listener costs no Python allocation beyond that view.
 """
 
 from __future__ import annotations
@@ -18,11 +23,20 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import RtpPacket
 from aiortc.utils import random32
+from pylibsrtp._binding import ffi, lib
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+
     from aiortc import RTCRtpSender
 
-_pack_header = struct.Struct("!BBHII").pack
+# Sequence number and timestamp, the only header fields that change from packet to packet.
+_pack_seq_ts = struct.Struct("!HI").pack_into
+# Room for the largest Opus packet (1275 bytes), an RTP header with extensions and the SRTP tag.
+SCRATCH_SIZE = 2048
+SRTP_TRAILER = 16  # SRTP_MAX_TRAILER_LEN in libsrtp 2
+MAX_HEADER = 256
+MAX_PAYLOAD = SCRATCH_SIZE - MAX_HEADER - SRTP_TRAILER
 
 
 class ParkedTrack(MediaStreamTrack):
@@ -34,36 +48,51 @@ class ParkedTrack(MediaStreamTrack):
         await asyncio.get_running_loop().create_future()
 
 
+class Scratch:
+    """The buffer in which each listener's packet is written, encrypted in place and sent from."""
+
+    __slots__ = ("buffer", "view", "pointer", "length")
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(SCRATCH_SIZE)
+        self.view = memoryview(self.buffer)
+        self.pointer = ffi.from_buffer(self.buffer)
+        self.length = ffi.new("int *")
+
+
 class RtpOutput:
     """One peer's outgoing RTP stream, written directly by the room's fan-out loop."""
 
     __slots__ = (
-        "sender", "ssrc", "payload_type", "seq", "ts_origin", "first_byte", "extension",
-        "protect", "sendto", "addr", "sent", "dropped", "dead", "last_timestamp", "last_size",
+        "sender", "session", "srtp", "header", "header_size", "seq_origin", "ts_origin", "sendto",
+        "addr", "first_index", "dropped", "dead", "last_timestamp", "last_size",
     )  # fmt: skip
 
-    def __init__(self, sender: RTCRtpSender, payload_type: int) -> None:
+    def __init__(self, sender: RTCRtpSender, payload_type: int, index: int = 0) -> None:
+        """index: the room's packet index at attach time, so this stream starts at a random seq."""
         self.sender = sender
-        self.ssrc = sender._ssrc
-        self.payload_type = payload_type
-        self.seq = random_sequence_number()
+        self.seq_origin = (random_sequence_number() - index) & 0xFFFF
         self.ts_origin = random32()
-        self.sent = 0
+        self.first_index = index
         self.dropped = 0
         self.dead = False
         self.last_timestamp = 0
         self.last_size = 0
-        # The header extension block (the negotiated MID) never changes for a stream: serialise it
-        # once with aiortc's own writer and reuse the bytes.
+        # Everything but the sequence number and timestamp is fixed for a stream: the first byte,
+        # payload type, SSRC and the header extension block (the negotiated MID), serialised once
+        # with aiortc's own writer.
         mid = getattr(sender, "_RTCRtpSender__mid", None)
         extensions_map = getattr(sender, "_RTCRtpSender__rtp_header_extensions_map", None)
-        template = RtpPacket(payload_type=payload_type, ssrc=self.ssrc)
+        template = RtpPacket(payload_type=payload_type, ssrc=sender._ssrc)
         template.extensions.mid = mid
-        raw = template.serialize(extensions_map) if extensions_map is not None else bytes(template)
-        self.first_byte = raw[0]
-        self.extension = raw[12:]
+        self.header = template.serialize(extensions_map) if extensions_map is not None else bytes(template)
+        self.header_size = len(self.header)
+        if self.header_size > MAX_HEADER:
+            raise ValueError("RTP header extensions too long")
         dtls = sender.transport
-        self.protect = dtls._tx_srtp.protect
+        # Holding the session keeps libsrtp's context alive as long as we use its pointer.
+        self.session = dtls._tx_srtp
+        self.srtp = self.session._srtp[0]
         pair = dtls.transport._connection._nominated[1]
         sock = pair.protocol.transport.get_extra_info("socket")
         # asyncio's DatagramTransport.sendto adds several µs of checks; the raw socket is
@@ -82,41 +111,60 @@ class RtpOutput:
             and 1 in dtls.transport._connection._nominated
         )
 
-    def sync_sender_stats(self) -> None:
-        """Keep the sender's RTCP sender reports truthful although aiortc did not send the RTP."""
+    def sync_sender_stats(self, index: int, timestamp: int) -> None:
+        """Keep the sender's RTCP sender reports truthful although aiortc did not send the RTP.
+
+        index and timestamp are the room's next packet index and RTP timestamp (not yet sent).
+        """
+        sent = max(0, index - self.first_index - self.dropped)
+        self.last_timestamp = (self.ts_origin + timestamp) & 0xFFFFFFFF
         self.sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
         self.sender._RTCRtpSender__rtp_timestamp = self.last_timestamp
-        self.sender._RTCRtpSender__packet_count = self.sent
-        self.sender._RTCRtpSender__octet_count = self.sent * self.last_size
+        self.sender._RTCRtpSender__packet_count = sent
+        self.sender._RTCRtpSender__octet_count = sent * self.last_size
 
 
-def fan_out(outputs: list[RtpOutput], payload: bytes, timestamp: int, skip: frozenset | set = frozenset()) -> int:
+def fan_out(
+    outputs: Iterable[RtpOutput],
+    payload: bytes,
+    index: int,
+    timestamp: int,
+    scratch: Scratch,
+    skip: Collection[RtpOutput] = (),
+) -> int:
     """Send one payload to every output not in skip; returns how many were sent.
 
-    The hot loop of the media worker: keep it free of lookups and allocations beyond the header.
+    index is the room's packet index (one per tick): each stream's sequence number is its origin plus
+    the index, so no per-listener counter is written. timestamp is the room's RTP timestamp.
     """
+    size = len(payload)
+    if size > MAX_PAYLOAD:
+        raise ValueError(f"payload of {size} bytes does not fit an RTP packet")
+    if skip:
+        outputs = [out for out in outputs if out not in skip]
+    buffer, view, pointer, length = scratch.buffer, scratch.view, scratch.pointer, scratch.length
+    protect = lib.srtp_protect
+    pack_seq_ts = _pack_seq_ts
     sent = 0
     for out in outputs:
-        if out in skip or out.dead:
+        if out.dead:
             continue
-        seq = out.seq
-        out.seq = (seq + 1) & 0xFFFF
-        ts = (out.ts_origin + timestamp) & 0xFFFFFFFF
+        header_size = out.header_size
+        end = header_size + size
+        buffer[:header_size] = out.header
+        pack_seq_ts(buffer, 2, (out.seq_origin + index) & 0xFFFF, (out.ts_origin + timestamp) & 0xFFFFFFFF)
+        buffer[header_size:end] = payload
+        length[0] = end
+        if protect(out.srtp, pointer, length):
+            out.dropped += 1
+            continue
         try:
-            header = _pack_header(out.first_byte, out.payload_type, seq, ts, out.ssrc)
-            out.sendto(out.protect(header + out.extension + payload), out.addr)
+            out.sendto(view[: length[0]], out.addr)
         except BlockingIOError:
             out.dropped += 1
             continue
         except OSError:
             out.dead = True
             continue
-        out.sent += 1
-        out.last_timestamp = ts
         sent += 1
     return sent
-
-
-def send_one(out: RtpOutput, payload: bytes, timestamp: int) -> None:
-    """A personal (mix-minus) packet for one speaker."""
-    fan_out([out], payload, timestamp)

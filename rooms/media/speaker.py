@@ -23,9 +23,9 @@ SAMPLE_RATE = 48000
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 # Hard cap on queued packets (100 ms): beyond it the sender is bursting and we drop the oldest.
 MAX_DEPTH = 5
-# Every WINDOW ticks, if the buffer never fell below 2 packets we are a frame late for good:
-# drop one to give the latency back.
-WINDOW = 50
+# Every WINDOW ticks (0.5 s), if the buffer never fell below 2 packets, the packets beyond the one
+# each tick needs are latency for good (a burst after a stall, a clock that skipped ticks): drop them.
+WINDOW = 25
 # How many ticks of fading repetition stand in for a packet that has not arrived.
 CONCEAL_TICKS = 2
 
@@ -138,6 +138,11 @@ class SpeakerInput:
             pcm = frame.to_ndarray().reshape(-1)
             self._pcm = pcm if not self._pcm.size else np.concatenate((self._pcm, pcm))
 
+    def drop_backlog(self) -> None:
+        """Keep only the newest packet: the mixer's clock fell behind and skipped ticks."""
+        while len(self._packets) > 1:
+            self._drop_oldest()
+
     def pull(self) -> np.ndarray | None:
         """The next 20 ms (int16, 960 samples), a fading stand-in, or None for silence."""
         if not self.accepting:
@@ -146,7 +151,7 @@ class SpeakerInput:
         self._window_min = min(self._window_min, depth)
         self._window_ticks += 1
         if self._window_ticks >= WINDOW:
-            if self._window_min >= 2:
+            for _ in range(self._window_min - 1):
                 self._drop_oldest()
             self._window_min = MAX_DEPTH
             self._window_ticks = 0

@@ -153,6 +153,7 @@ function apply(delta) {
       if (person) person.is_muted = delta.is_muted;
       if (isMe(delta)) {
         state.me.is_muted = delta.is_muted;
+        muteFromServer(delta.is_muted);
         if (delta.is_muted && delta.by && delta.by !== state.me.user) status(`@${delta.by} muted you.`);
       }
       break;
@@ -306,7 +307,8 @@ function showJoined(handles) {
   }
   recentlyJoined.length = Math.min(recentlyJoined.length, 8);
   $("[data-joined-wrap]").hidden = recentlyJoined.length === 0;
-  $("[data-joined]").replaceChildren(...recentlyJoined.map((handle) => el("li", { class: "people-list__row" },
+  const onStage = new Set(state.speakers.map((person) => person.user));
+  $("[data-joined]").replaceChildren(...recentlyJoined.filter((handle) => !onStage.has(handle)).map((handle) => el("li", { class: "people-list__row" },
     el("span", { class: "people-list__name" }, `@${handle}`),
     el("span", { class: "people-list__actions" }, actionButton("Invite to speak", "invite_to_speak", handle), actionButton("Remove", "remove", handle, "button--ghost")),
   )));
@@ -348,7 +350,7 @@ function finish(text) {
   clearTimeout(statusTimer);
   setConnection("");
   for (const button of root.querySelectorAll("button")) button.disabled = true;
-  if (audio && audio.stop) audio.stop();
+  if (audio) audio.close();
   root.classList.add("room--ended");
 }
 
@@ -361,6 +363,10 @@ root.addEventListener("click", (event) => {
     return;
   }
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  if (audio && !button.dataset.user && (button.dataset.action === "mute" || button.dataset.action === "unmute")) {
+    audio.setMuted(button.dataset.action === "mute").catch((error) => status(error.message, true));
+    return;
+  }
   const message = { action: button.dataset.action };
   if (button.dataset.user) message.user = button.dataset.user;
   if (!room.send(message)) status("Not connected yet. Try again in a moment.", true);
@@ -376,29 +382,61 @@ $("[data-invite-form]").addEventListener("submit", (event) => {
 });
 
 // --- audio (static/rooms/audio.js, the media engine's module) ------------------------------------------------
-// audio.js may export start({room, publish}), setPublishing(bool), setMuted(bool), stop(); each is optional.
-// It speaks to the server through room.send({action: "webrtc_offer", sdp, type: "offer"}) and
-// room.on("webrtc_answer", ...), and may show levels itself from room.on("speaking", ...).
+// Listen from the start; publish the microphone while on stage. audio.js mutes the track and tells the
+// server (setServerMuted) in one step; the server's word (speaker_muted) is applied back to the track.
 const firstSnapshot = new Promise((resolve) => room.on("snapshot", resolve));
 
+function signal(offer) {
+  return new Promise((resolve, reject) => {
+    const offAnswer = room.on("webrtc_answer", (message) => { done(); resolve({ sdp: message.sdp, type: message.type }); });
+    const offError = room.on("error", (message) => {
+      if (message.action === "webrtc_offer") { done(); reject(new Error(message.reason)); }
+    });
+    const timer = setTimeout(() => { done(); reject(new Error("No answer from the audio server.")); }, 15000);
+    function done() { offAnswer(); offError(); clearTimeout(timer); }
+    if (!room.send({ action: "webrtc_offer", sdp: offer.sdp, type: offer.type })) { done(); reject(new Error("Not connected.")); }
+  });
+}
+
 async function loadAudio() {
+  let module;
   try {
-    audio = await import(new URL("./audio.js", import.meta.url).href);
+    module = await import(new URL("./audio.js", import.meta.url).href);
   } catch (error) {
-    audio = null; // not installed yet: the room works without sound
-    return;
+    return; // not installed: the room works without sound
   }
   await firstSnapshot; // negotiate once the socket is open and the role is known
-  if (audio.start && !ended) await audio.start({ room, publish: room.onStage, muted: room.isMuted });
+  if (ended || !module.startAudio) return;
+  const iceNode = document.getElementById("room-ice");
+  audio = module.startAudio({
+    signal,
+    iceServers: iceNode ? JSON.parse(iceNode.textContent) : [],
+    setServerMuted: async (muted) => { room.send({ action: muted ? "mute" : "unmute" }); },
+    onState: (value) => setConnection(value === "connected" || value === "closed" ? "" : `audio ${value}…`),
+    onAutoplayBlocked: () => {
+      const button = el("button", { type: "button", class: "button--small" }, "🔊 Tap to listen");
+      button.addEventListener("click", () => { audio.resume(); button.remove(); });
+      $(".room__head").append(button);
+    },
+    onError: (error) => status(error.message || String(error), true),
+  });
+  if (module.applySpeakingLevels) room.on("speaking", (message) => module.applySpeakingLevels(message.levels || {}, root));
+  audio.listen();
+  syncAudio(false);
 }
 
 function syncAudio(wasOnStage) {
   if (!audio) return;
-  if (room.onStage !== wasOnStage && audio.setPublishing) audio.setPublishing(room.onStage);
-  if (audio.setMuted) audio.setMuted(room.isMuted);
+  if (room.onStage && !wasOnStage) audio.publish({ startMuted: room.isMuted }).catch((error) => status(error.message, true));
+  if (!room.onStage && wasOnStage) audio.stopPublishing();
 }
 
-window.addEventListener("pagehide", () => { ended = true; if (socket) socket.close(1000); if (audio && audio.stop) audio.stop(); });
+function muteFromServer(muted) {
+  // The server muted us (or confirmed): keep the microphone track in step. Unmuting is only ever ours.
+  if (audio && muted && audio.setMuted) audio.setMuted(true).catch(() => {});
+}
+
+window.addEventListener("pagehide", () => { ended = true; if (socket) socket.close(1000); if (audio) audio.close(); });
 
 render();
 connect();

@@ -88,3 +88,14 @@ async def close_all(*communicators: WebsocketCommunicator) -> None:
     for communicator in communicators:
         with contextlib.suppress(Exception):  # already closed by the server
             await communicator.disconnect()
+
+
+async def teardown() -> None:
+    """Stop this loop's hub, and let go of the database connection database_sync_to_async's thread keeps
+    (CONN_MAX_AGE), so that pytest-django can drop a PostgreSQL test database."""
+    from django.db import connections
+
+    from rooms import hub
+
+    await hub.shutdown()
+    await database_sync_to_async(connections.close_all)()

@@ -8,9 +8,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from rooms import hub
 from spaces_site.asgi import application
 from tests.rooms.roomkit import ORIGIN, close_all, join, live_space, receive
+from tests.rooms.roomkit import teardown as roomkit_teardown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 async def _stop_hub():
     yield
-    await hub.shutdown()
+    await roomkit_teardown()
 
 
 async def test_logging_out_closes_my_sockets(alice, bob):

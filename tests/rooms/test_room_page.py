@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.urls import include, path
 
 from rooms import stage
 from rooms.models import Participant
-from spaces_site.urls import urlpatterns as site_urlpatterns
 from tests.rooms.roomkit import live_space, put_on_stage
 
-# Until spaces_site/urls.py includes rooms.live_urls, this module is its own URLconf.
-urlpatterns = [path("", include("rooms.live_urls")), *site_urlpatterns]
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import override_settings
 
-from rooms import hub, presence
+from rooms import presence
 from rooms.models import Space
 from tests.rooms.roomkit import close_all, join, live_space, receive
+from tests.rooms.roomkit import teardown as roomkit_teardown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,12 +20,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 async def _stop_hub():
     yield
-    await hub.shutdown()
+    await roomkit_teardown()
 
 
 @pytest.fixture
 async def space(alice):
-    return await database_sync_to_async(live_space)(alice)
+    space = await database_sync_to_async(live_space)(alice)
+    # Ids restart with each test database; Redis may remember an earlier run's room of the same id.
+    store = presence.backend()
+    await store.clear(space.pk)
+    await store.close()
+    return space
 
 
 async def collect(communicator, seconds: float) -> list[dict]:
@@ -59,7 +65,9 @@ async def test_joins_are_counted_and_sent_at_most_once_a_second(space, alice, bo
 async def test_a_process_that_stops_reporting_stops_counting(space, alice):
     host, _ = await join(space.pk, alice)
     # Another process that held 40 sockets, then died without a goodbye.
-    await presence.LocalPresence().report(space.pk, "crashed-process", 40)
+    store = presence.backend()
+    await store.report(space.pk, "crashed-process", 40)
+    await store.close()
     with override_settings(SPACES_PRESENCE_TTL=2):
         counts = [m["listener_count"] for m in await collect(host, 4.5) if m["event"] == "presence"]
     assert counts[0] == 41

@@ -7,7 +7,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from rooms import hub, stage
+from rooms import stage
 from rooms.models import Participant
 from tests.rooms.roomkit import (
     act,
@@ -20,6 +20,7 @@ from tests.rooms.roomkit import (
     receive_delta,
     receive_event,
 )
+from tests.rooms.roomkit import teardown as roomkit_teardown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Role = Participant.Role
@@ -28,7 +29,7 @@ Role = Participant.Role
 @pytest.fixture(autouse=True)
 async def _stop_hub():
     yield
-    await hub.shutdown()
+    await roomkit_teardown()
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.core.cache import cache
 
-from rooms import hub, stage
+from rooms import stage
 from tests.rooms.roomkit import act, close_all, join, live_space, receive_event
+from tests.rooms.roomkit import teardown as roomkit_teardown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def _stop_hub():
     cache.clear()
     yield
-    await hub.shutdown()
+    await roomkit_teardown()
 
 
 async def test_reactions_reach_everyone_coalesced(alice, bob, carol):

@@ -20,6 +20,7 @@ from django.test import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from rooms import presence
 from tests.rooms.roomkit import live_space, session_cookie
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -129,6 +130,8 @@ class Socket:
 async def test_two_daphnes_share_a_room(daphnes, alice, bob, carol):
     a, b = daphnes
     space = await database_sync_to_async(live_space)(alice)
+    store = presence.backend()
+    await store.clear(space.pk)  # a room of the same id from an earlier test database
     host = await Socket.open(a.url(space.pk), alice)
     speaker = await Socket.open(b.url(space.pk), bob)
     anonymous = await Socket.open(b.url(space.pk))
@@ -176,5 +179,7 @@ async def test_two_daphnes_share_a_room(daphnes, alice, bob, carol):
     took = await host.count_reaches(1, timeout=PRESENCE_TTL + 5)
     assert took <= PRESENCE_TTL + 3
     await host.websocket.close()
+    await store.clear(space.pk)
+    await store.close()
     # The thread that served database_sync_to_async keeps its connection; let the test database go.
     await database_sync_to_async(connections.close_all)()
