@@ -560,11 +560,12 @@ def report(results: dict) -> None:
     packets_per_second = 50.0
     print("\nEngine (shared Opus packets, RTP+SRTP+sendto loop):")
     print(f"{'N':>6} {'cpu%':>6} {'delivered':>10} {'gaps':>6} {'silent':>6} {'tick p50 ms wall/cpu':>20} "
-          f"{'pacing p99 ms srv/cli':>22} {'latency p50/p95 ms':>19} {'mixer p50/p95':>14} "
-          f"{'join ms cpu':>11} {'join MB':>8}")  # fmt: skip
+          f"{'pacing p99 ms srv/cli':>22} {'latency p50/p95 ms':>19} {'server p50/p95':>14} "
+          f"{'join ms cpu gross/net':>21} {'join MB':>8}")  # fmt: skip
     all_latency: list[float] = []
     all_mixer: list[float] = []
-    joins_cpu, joins_mem = [], []
+    joins_cpu, joins_net, joins_mem = [], [], []
+    previous_rate = None
     for p in results["engine"]:
         s = p["server"]
         delivered = p["received"] / p["expected"] if p["expected"] else float("nan")
@@ -573,18 +574,27 @@ def report(results: dict) -> None:
         mixer = p["mixer_latency_ms"]
         all_mixer += mixer
         j = p["join"]
-        join_ms = join_mb = float("nan")
+        rate = s["cpu"] / s["wall"]
+        join_ms = join_net = join_mb = float("nan")
         if j["new"] > 0:
-            join_ms = (j["after"]["cpu"] - j["before"]["cpu"]) / j["new"] * 1000
+            cpu = j["after"]["cpu"] - j["before"]["cpu"]
+            join_ms = cpu / j["new"] * 1000
+            # Net: without the fan-out that kept running for the listeners already in the room while
+            # the new ones joined (the room's CPU rate, taken halfway between the two windows).
+            running = (rate + (previous_rate if previous_rate is not None else rate)) / 2
+            join_net = (cpu - running * (j["after"]["wall"] - j["before"]["wall"])) / j["new"] * 1000
             join_mb = (j["after"]["rss"] - j["before"]["rss"]) / j["new"] / 2**20
             joins_cpu.append(join_ms)
+            joins_net.append(join_net)
             joins_mem.append(join_mb)
+        previous_rate = rate
         print(
             f"{p['n']:>6} {s['cpu'] / s['wall'] * 100:>6.1f} {delivered:>10.4f} {p['gaps']:>6} "
             f"{p['silent_listeners']:>6} {s['tick_ms_p50']:>11.2f} / {s['tick_cpu_ms_p50']:>6.2f} "
             f"{s['pacing_p99_ms']:>10.2f} / {p['client_pacing_p99_ms']:>9.2f} "
             f"{percentile(lat, 50):>9.1f} / {percentile(lat, 95):>7.1f} "
-            f"{percentile(mixer, 50):>6.1f} / {percentile(mixer, 95):>5.1f} {join_ms:>11.2f} {join_mb:>8.3f}"
+            f"{percentile(mixer, 50):>6.1f} / {percentile(mixer, 95):>5.1f} {join_ms:>11.2f} / {join_net:>7.2f} "
+            f"{join_mb:>8.3f}"
         )
     a, b = fit(results["engine"])
     per_packet_us = b / packets_per_second * 1e6
@@ -611,7 +621,8 @@ def report(results: dict) -> None:
     )
     print(f"  through the server p50 / p95        {percentile(all_mixer, 50):8.1f} / "
           f"{percentile(all_mixer, 95):.1f} ms ({len(all_mixer)} bursts, speaker to server send)")  # fmt: skip
-    print(f"  join CPU per listener (median)      {np.median(joins_cpu) if joins_cpu else float('nan'):8.2f} ms")
+    print(f"  join CPU per listener (median)      {np.median(joins_cpu) if joins_cpu else float('nan'):8.2f} ms "
+          f"({np.median(joins_net) if joins_net else float('nan'):.2f} ms net of the running fan-out)")  # fmt: skip
     print(f"  memory per listener (median)        {np.median(joins_mem) if joins_mem else float('nan'):8.3f} MB")
 
 

@@ -7,16 +7,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import access, stage
+from .media.turn import ice_servers
 from .models import Space
 from .services import RoomError
-
-
-def _ice_servers(request: HttpRequest) -> list[dict]:
-    try:
-        from .media.turn import ice_servers
-    except ImportError:  # no media engine installed
-        return []
-    return ice_servers(request.user.pk if request.user.is_authenticated else None)
 
 
 def live_room(request: HttpRequest, space: Space) -> HttpResponse:
@@ -29,7 +22,7 @@ def live_room(request: HttpRequest, space: Space) -> HttpResponse:
             # Rendered at once from the database; the socket's snapshot replaces it when it arrives.
             "initial": stage.snapshot(space, request.user),
             "ws_path": f"/ws/spaces/{space.pk}/",
-            "ice_servers": _ice_servers(request),
+            "ice_servers": ice_servers(request.user.pk if request.user.is_authenticated else None),
         },
     )
 

@@ -12,7 +12,6 @@ process); on the embedded default they live in this process's memory.
 
 from __future__ import annotations
 
-import os
 import time
 
 from django.conf import settings
@@ -21,9 +20,7 @@ KEY = "spaces:presence:{space_id}"
 
 
 def ttl() -> float:
-    # settings.SPACES_PRESENCE_TTL when the lead's settings define it; the variable of the same name otherwise.
-    value = getattr(settings, "SPACES_PRESENCE_TTL", None)
-    return float(value if value is not None else os.environ.get("SPACES_PRESENCE_TTL", "30"))
+    return float(settings.SPACES_PRESENCE_TTL)
 
 
 def heartbeat() -> float:

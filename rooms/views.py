@@ -16,6 +16,7 @@ from accounts.models import Follow
 from . import access, services
 from . import notifications as notify
 from .forms import SpaceForm
+from .live_views import live_room
 from .models import Notification, Space, Topic
 
 LIVE_LIMIT = 60
@@ -90,12 +91,7 @@ def _viewable(request: HttpRequest, space_id: int) -> Space:
 def detail(request: HttpRequest, space_id: int) -> HttpResponse:
     space = _viewable(request, space_id)
     if space.is_live and access.can_enter(space, request.user):
-        try:
-            from .live_views import live_room
-        except ImportError:  # the live room is not installed yet: the page offers a placeholder
-            live_room = None
-        if live_room is not None:
-            return live_room(request, space)
+        return live_room(request, space)
     is_host = request.user.is_authenticated and request.user.pk == space.host_id
     context = {
         "space": space,

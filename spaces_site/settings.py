@@ -137,7 +137,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            # redis-py 8 times a socket out after 5 s by default, exactly as long as channels-redis blocks on
+            # BZPOPMIN, so every idle receive() would raise; the layer handles its own timeouts.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "capacity": 1500, "expiry": 30},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -275,6 +277,9 @@ SPACES_PRESENCE_TTL = envint("SPACES_PRESENCE_TTL", "30")
 # Media: the engine runs inside Daphne unless Redis is there to place rooms on `runmedia` workers.
 SPACES_MEDIA_IN_PROCESS = envbool("SPACES_MEDIA_IN_PROCESS", "False" if REDIS_URL else "True")
 SPACES_ICE_SERVERS = [{"urls": url} for url in envlist("SPACES_STUN_URLS")]
+# STUN for a media worker behind NAT (its own candidates), and the Redis key prefix Daphne and workers share.
+SPACES_MEDIA_ICE_SERVERS = [{"urls": url} for url in envlist("SPACES_MEDIA_STUN_URLS")]
+SPACES_MEDIA_REDIS_PREFIX = env("SPACES_MEDIA_REDIS_PREFIX", "spaces:media")
 TURN_URLS = envlist("TURN_URLS")
 TURN_SECRET = env("TURN_SECRET")
 TURN_TTL = envint("TURN_TTL", "600")

@@ -60,6 +60,17 @@ def _fresh_rate_limits():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets a new channel layer: channels-redis binds its receive lock to the first event loop
+    that receives, and every async test runs on a loop of its own (a server process has just one)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def make_user(db):
     """make_user("alice") -> a verified, active user who can log in with PASSWORD."""

@@ -28,7 +28,7 @@ _placements: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def in_process() -> bool:
-    return bool(getattr(settings, "SPACES_MEDIA_IN_PROCESS", not getattr(settings, "REDIS_URL", "")))
+    return settings.SPACES_MEDIA_IN_PROCESS
 
 
 async def local_engine() -> MediaEngine:
@@ -85,8 +85,7 @@ async def _negotiate_remote(space_id: int, user_id: int | None, sdp: str) -> dic
     loop = asyncio.get_running_loop()
     placement = _placements.get(loop)
     if placement is None:
-        prefix = getattr(settings, "SPACES_MEDIA_REDIS_PREFIX", "spaces:media")
-        placement = _placements[loop] = Placement(settings.REDIS_URL, prefix)
+        placement = _placements[loop] = Placement(settings.REDIS_URL, settings.SPACES_MEDIA_REDIS_PREFIX)
     layer = get_channel_layer()
     for _attempt in range(2):
         worker = await placement.worker_for(space_id)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription, clock
 from aiortc.rtcdtlstransport import RTCCertificate
 
 from .fanout import ParkedTrack, RtpOutput, Scratch, fan_out
@@ -131,8 +131,7 @@ class Room:
                 continue
             dtls = peer.sender.transport
             if peer.speaker is not None:
-                peer.speaker.use_srtp(dtls)
-                intercept_rtp(dtls, peer.speaker.handle_srtp)
+                peer.speaker.attach(dtls)
             else:
                 intercept_rtp(dtls, None)  # a listener's RTP is dropped unread
             peer.output = RtpOutput(peer.sender, peer.payload_type, self.ticks)
@@ -157,6 +156,7 @@ class Room:
         audible = self.audible
         frames: list[tuple[Peer, np.ndarray]] = []
         for peer in self.publishers:
+            peer.speaker.read_socket()
             frame = peer.speaker.pull()
             if frame is None or peer.user_id not in audible:
                 continue
@@ -192,21 +192,23 @@ class Room:
                     if encoded is not None:
                         personal[peer.output] = encoded
 
+        if payload is None:
+            payload = SILENT_PACKET  # the encoder held the frame back: keep every stream's numbering
         index, timestamp, scratch = self.ticks, self.timestamp, self.scratch
-        if payload is not None:
-            self.packets_sent += fan_out(self.outputs, payload, index, timestamp, scratch, personal)
+        self.packets_sent += fan_out(self.outputs, payload, index, timestamp, scratch, personal)
         for output, encoded in personal.items():
             self.packets_sent += fan_out((output,), encoded, index, timestamp, scratch)
         self.timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
         self.ticks += 1
         self.last_tick_at = time.monotonic()
 
-        if self.ticks % STATS_SYNC_EVERY_TICKS == 0 and payload is not None:
+        # RTCP sender reports: a fiftieth of the streams each tick, so no tick pays for all of them.
+        group = index % STATS_SYNC_EVERY_TICKS
+        if group == 0 and any(output.dead for output in self.outputs):
             self.outputs = [output for output in self.outputs if not output.dead]
-            size = len(payload)
-            for output in self.outputs:
-                output.last_size = size
-                output.sync_sender_stats(self.ticks, self.timestamp)
+        ntp_time, size = clock.current_ntp_time(), len(payload)
+        for output in self.outputs[group::STATS_SYNC_EVERY_TICKS]:
+            output.sync_sender_stats(self.ticks, timestamp, ntp_time, size)
         if self.ticks % LEVEL_EVERY_TICKS == 0:
             return self._collect_levels()
         return None

@@ -18,7 +18,6 @@ import asyncio
 import struct
 from typing import TYPE_CHECKING
 
-from aiortc import clock
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import RtpPacket
@@ -30,8 +29,8 @@ if TYPE_CHECKING:
 
     from aiortc import RTCRtpSender
 
-# Sequence number and timestamp, the only header fields that change from packet to packet.
-_pack_seq_ts = struct.Struct("!HI").pack_into
+# Sequence number, timestamp and SSRC: what differs between two listeners' packets of one tick.
+_pack_seq_ts_ssrc = struct.Struct("!HII").pack_into
 # Room for the largest Opus packet (1275 bytes), an RTP header with extensions and the SRTP tag.
 SCRATCH_SIZE = 2048
 SRTP_TRAILER = 16  # SRTP_MAX_TRAILER_LEN in libsrtp 2
@@ -46,6 +45,10 @@ class ParkedTrack(MediaStreamTrack):
 
     async def recv(self) -> None:  # type: ignore[override]
         await asyncio.get_running_loop().create_future()
+
+
+# Header shapes seen so far (a handful: payload type x MID), so equal shapes are one object.
+_shapes: dict[bytes, bytes] = {}
 
 
 class Scratch:
@@ -64,8 +67,8 @@ class RtpOutput:
     """One peer's outgoing RTP stream, written directly by the room's fan-out loop."""
 
     __slots__ = (
-        "sender", "session", "srtp", "header", "header_size", "seq_origin", "ts_origin", "sendto",
-        "addr", "first_index", "dropped", "dead", "last_timestamp", "last_size",
+        "sender", "session", "srtp", "shape", "ssrc", "seq_origin", "ts_origin", "sendto", "addr",
+        "first_index", "dropped", "dead",
     )  # fmt: skip
 
     def __init__(self, sender: RTCRtpSender, payload_type: int, index: int = 0) -> None:
@@ -76,19 +79,20 @@ class RtpOutput:
         self.first_index = index
         self.dropped = 0
         self.dead = False
-        self.last_timestamp = 0
-        self.last_size = 0
-        # Everything but the sequence number and timestamp is fixed for a stream: the first byte,
-        # payload type, SSRC and the header extension block (the negotiated MID), serialised once
-        # with aiortc's own writer.
+        self.ssrc = sender._ssrc
+        # The rest of the header is the same for every packet of a stream, and usually for every
+        # stream of a room: the first byte, payload type and header extension block (the negotiated
+        # MID), serialised once with aiortc's own writer. Streams with equal bytes share one object,
+        # so the fan-out rewrites it in the scratch buffer only when it changes (SRTP leaves the
+        # header in clear).
         mid = getattr(sender, "_RTCRtpSender__mid", None)
         extensions_map = getattr(sender, "_RTCRtpSender__rtp_header_extensions_map", None)
-        template = RtpPacket(payload_type=payload_type, ssrc=sender._ssrc)
+        template = RtpPacket(payload_type=payload_type)
         template.extensions.mid = mid
-        self.header = template.serialize(extensions_map) if extensions_map is not None else bytes(template)
-        self.header_size = len(self.header)
-        if self.header_size > MAX_HEADER:
+        shape = template.serialize(extensions_map) if extensions_map is not None else bytes(template)
+        if len(shape) > MAX_HEADER:
             raise ValueError("RTP header extensions too long")
+        self.shape = _shapes.setdefault(shape, shape)
         dtls = sender.transport
         # Holding the session keeps libsrtp's context alive as long as we use its pointer.
         self.session = dtls._tx_srtp
@@ -111,17 +115,17 @@ class RtpOutput:
             and 1 in dtls.transport._connection._nominated
         )
 
-    def sync_sender_stats(self, index: int, timestamp: int) -> None:
+    def sync_sender_stats(self, packets: int, timestamp: int, ntp_time: int, size: int) -> None:
         """Keep the sender's RTCP sender reports truthful although aiortc did not send the RTP.
 
-        index and timestamp are the room's next packet index and RTP timestamp (not yet sent).
+        packets: how many the room has sent so far; timestamp: the room's RTP timestamp of the last
+        one, sent at ntp_time; size: its payload size.
         """
-        sent = max(0, index - self.first_index - self.dropped)
-        self.last_timestamp = (self.ts_origin + timestamp) & 0xFFFFFFFF
-        self.sender._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
-        self.sender._RTCRtpSender__rtp_timestamp = self.last_timestamp
+        sent = max(0, packets - self.first_index - self.dropped)
+        self.sender._RTCRtpSender__ntp_timestamp = ntp_time
+        self.sender._RTCRtpSender__rtp_timestamp = (self.ts_origin + timestamp) & 0xFFFFFFFF
         self.sender._RTCRtpSender__packet_count = sent
-        self.sender._RTCRtpSender__octet_count = sent * self.last_size
+        self.sender._RTCRtpSender__octet_count = sent * size
 
 
 def fan_out(
@@ -144,22 +148,30 @@ def fan_out(
         outputs = [out for out in outputs if out not in skip]
     buffer, view, pointer, length = scratch.buffer, scratch.view, scratch.pointer, scratch.length
     protect = lib.srtp_protect
-    pack_seq_ts = _pack_seq_ts
+    pack_ids = _pack_seq_ts_ssrc
+    shape = None
+    header_size = end = packet_size = 0
+    packet = view[:0]
     sent = 0
     for out in outputs:
         if out.dead:
             continue
-        header_size = out.header_size
-        end = header_size + size
-        buffer[:header_size] = out.header
-        pack_seq_ts(buffer, 2, (out.seq_origin + index) & 0xFFFF, (out.ts_origin + timestamp) & 0xFFFFFFFF)
+        if out.shape is not shape:
+            shape = out.shape
+            header_size = len(shape)
+            end = header_size + size
+            buffer[:header_size] = shape
+        pack_ids(buffer, 2, (out.seq_origin + index) & 0xFFFF, (out.ts_origin + timestamp) & 0xFFFFFFFF, out.ssrc)
         buffer[header_size:end] = payload
         length[0] = end
         if protect(out.srtp, pointer, length):
             out.dropped += 1
             continue
+        if length[0] != packet_size:  # the SRTP tag's length depends on the negotiated profile
+            packet_size = length[0]
+            packet = view[:packet_size]
         try:
-            out.sendto(view[: length[0]], out.addr)
+            out.sendto(packet, out.addr)
         except BlockingIOError:
             out.dropped += 1
             continue

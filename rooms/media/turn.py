@@ -14,8 +14,6 @@ import time
 
 from django.conf import settings
 
-DEFAULT_TTL = 600
-
 
 def turn_credentials(secret: str, user_id: int | None, ttl: int, now: float | None = None) -> tuple[str, str]:
     expiry = int(time.time() if now is None else now) + ttl
@@ -26,11 +24,9 @@ def turn_credentials(secret: str, user_id: int | None, ttl: int, now: float | No
 
 def ice_servers(user_id: int | None, now: float | None = None) -> list[dict]:
     """RTCPeerConnection iceServers for this user, as the browser wants them."""
-    servers = [dict(server) for server in getattr(settings, "SPACES_ICE_SERVERS", [])]
-    secret = getattr(settings, "TURN_SECRET", "") or ""
-    urls = list(getattr(settings, "TURN_URLS", []) or [])
-    if secret and urls:
-        ttl = int(getattr(settings, "TURN_TTL", DEFAULT_TTL) or DEFAULT_TTL)
-        username, credential = turn_credentials(secret, user_id, ttl, now)
+    servers = [dict(server) for server in settings.SPACES_ICE_SERVERS]
+    if settings.TURN_SECRET and settings.TURN_URLS:
+        username, credential = turn_credentials(settings.TURN_SECRET, user_id, settings.TURN_TTL, now)
+        urls = list(settings.TURN_URLS)
         servers.append({"urls": urls, "username": username, "credential": credential})
     return servers

@@ -15,7 +15,7 @@ class Command(BaseCommand):
     help = "Run an aiortc media worker that hosts the rooms Redis places on it."
 
     def handle(self, *args, **options) -> None:
-        redis_url = getattr(settings, "REDIS_URL", "")
+        redis_url = settings.REDIS_URL
         if not redis_url:
             raise CommandError("runmedia needs REDIS_URL: without it the media engine runs inside Daphne.")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -29,7 +29,10 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         worker = MediaWorker(
-            get_channel_layer(), redis_url, ice_servers=getattr(settings, "SPACES_MEDIA_ICE_SERVERS", [])
+            get_channel_layer(),
+            redis_url,
+            ice_servers=settings.SPACES_MEDIA_ICE_SERVERS,
+            prefix=settings.SPACES_MEDIA_REDIS_PREFIX,
         )
         self.stdout.write(f"media worker {worker.worker_id} starting")
         await worker.run(stop)
