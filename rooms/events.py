@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -36,6 +37,19 @@ SEQ_TTL = 7 * 24 * 3600
 
 def room_group(space_id: int) -> str:
     return f"space-{space_id}"
+
+
+async def receive_forever(layer, channel: str, reader: str) -> AsyncIterator[dict]:
+    """Every message sent to `channel`, for as long as the caller iterates. A failed read (Redis
+    restarting, say) is logged and retried shortly: it must not end the hub's or a media worker's loop."""
+    while True:
+        try:
+            message = await layer.receive(channel)
+        except Exception:
+            logger.exception("%s could not read the channel layer", reader)
+            await asyncio.sleep(0.5)
+            continue
+        yield message
 
 
 def dumps(message: dict) -> str:

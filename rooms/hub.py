@@ -27,7 +27,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from . import presence
-from .events import HUBS_GROUP, dumps, room_group
+from .events import HUBS_GROUP, dumps, receive_forever, room_group
 
 logger = logging.getLogger(__name__)
 
@@ -192,15 +192,7 @@ class Hub:
     # --- channel layer -----------------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("hub %s could not read the channel layer", self.id)
-                await asyncio.sleep(0.5)
-                continue
+        async for message in receive_forever(self.layer, self.channel, f"hub {self.id}"):
             try:
                 await self._handle(message)
             except asyncio.CancelledError:

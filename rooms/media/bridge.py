@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from rooms.events import receive_forever, room_group
+
 from .engine import MediaEngine
 
 logger = logging.getLogger(__name__)
-
-
-def room_group(space_id: int) -> str:
-    # The same name as rooms.events.room_group; kept here so the engine imports nothing from Django.
-    return f"space-{space_id}"
 
 
 class RoomEvents:
@@ -41,15 +38,7 @@ class RoomEvents:
             await self.layer.group_discard(room_group(space_id), self.channel)
 
     async def _run(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("media engine could not read room events")
-                await asyncio.sleep(1.0)
-                continue
+        async for message in receive_forever(self.layer, self.channel, "media engine (room events)"):
             if message.get("type") != "room.event" or message.get("space_id") not in self.watched:
                 continue
             try:

@@ -13,6 +13,8 @@ import socket
 import time
 import uuid
 
+from rooms.events import receive_forever
+
 from .bridge import RoomEvents
 from .engine import MediaEngine, MediaError, Policy
 from .placement import DEFAULT_PREFIX, Placement
@@ -87,15 +89,7 @@ class MediaWorker:
             await asyncio.sleep(HEARTBEAT_INTERVAL)
 
     async def _inbox(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("media worker could not read its inbox")
-                await asyncio.sleep(0.5)
-                continue
+        async for message in receive_forever(self.layer, self.channel, "media worker (inbox)"):
             if message.get("type") == "media.negotiate":
                 task = asyncio.ensure_future(self._negotiate(message))
                 self._tasks.add(task)
