@@ -17,16 +17,13 @@ handle_validator = RegexValidator(
 class SpacesUserManager(UserManager):
     """Users log in by e-mail; `username` is kept equal to the handle for Django's admin and auth."""
 
-    def create_user(self, handle: str, email: str | None = None, password: str | None = None, **extra):
+    def create_user(self, handle: str, email: str | None = None, password: str | None = None, **extra) -> User:
         extra.setdefault("username", handle)
         return super().create_user(email=email, password=password, handle=handle, **extra)
 
-    def create_superuser(self, handle: str, email: str | None = None, password: str | None = None, **extra):
+    def create_superuser(self, handle: str, email: str | None = None, password: str | None = None, **extra) -> User:
         extra.setdefault("username", handle)
         return super().create_superuser(email=email, password=password, handle=handle, **extra)
-
-    def get_by_handle(self, handle: str) -> User:
-        return self.get(handle__iexact=handle)
 
 
 class User(AbstractUser):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
+from . import signals
 from .models import Block, Follow, User
 
 
@@ -13,10 +15,6 @@ class AccountError(Exception):
 
 def is_blocked(blocker: User, other: User) -> bool:
     return Block.objects.filter(blocker=blocker, blocked=other).exists()
-
-
-def blocked_either_way(a: User, b: User) -> bool:
-    return Block.objects.filter(blocker=a, blocked=b).exists() or Block.objects.filter(blocker=b, blocked=a).exists()
 
 
 def follow(follower: User, followee: User) -> bool:
@@ -62,7 +60,15 @@ def unblock(blocker: User, blocked: User) -> bool:
     return bool(deleted)
 
 
+@transaction.atomic
 def ban(user: User) -> None:
-    """Staff ban: the account can no longer log in; its sessions stop working at the next request."""
+    """Staff ban: the account can no longer log in, its sessions stop working at the next request, and
+    (through `user_banned`) its live Space ends, its scheduled ones are cancelled and its sockets close."""
     user.is_active = False
     user.save(update_fields=["is_active"])
+    signals.user_banned.send(sender=User, user=user)
+
+
+def search_people(term: str) -> QuerySet[User]:
+    """Active users whose handle or display name contains `term`."""
+    return User.objects.filter(is_active=True).filter(Q(handle__icontains=term) | Q(display_name__icontains=term))

@@ -1,10 +1,15 @@
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+
+from spaces_site.redirects import redirect_to_next
 
 from . import services
 from .forms import ProfileForm
@@ -38,7 +43,7 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
     return render(request, "accounts/profile.html", context)
 
 
-def _hosted_spaces(person: User, viewer) -> dict:
+def _hosted_spaces(person: User, viewer: User | AnonymousUser) -> dict:
     from rooms.models import Space
 
     # visible_to() hides the Spaces of a host who blocked the viewer; for_cards() prefetches the stage.
@@ -70,7 +75,7 @@ def following(request: HttpRequest, handle: str) -> HttpResponse:
     return _people_page(request, handle, "following")
 
 
-def _act(request: HttpRequest, handle: str, action, done: str) -> HttpResponse:
+def _act(request: HttpRequest, handle: str, action: Callable[[User, User], object], done: str) -> HttpResponse:
     person = _profile_user(handle)
     try:
         action(request.user, person)
@@ -78,7 +83,7 @@ def _act(request: HttpRequest, handle: str, action, done: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, done.format(handle=person.handle))
-    return redirect(request.POST.get("next") or person.get_absolute_url())
+    return redirect_to_next(request, person)
 
 
 @require_POST
@@ -113,7 +118,3 @@ def edit_profile(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Profile saved.")
         return redirect(request.user)
     return render(request, "accounts/edit_profile.html", {"form": form})
-
-
-def search_people(q: str):
-    return User.objects.filter(is_active=True).filter(Q(handle__icontains=q) | Q(display_name__icontains=q))

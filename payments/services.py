@@ -431,8 +431,13 @@ def refund_ticket(ticket: Ticket, *, reason: str) -> Ticket:
     return ticket
 
 
+def _live_refunds(payment_intent_id: str) -> list[stripe_api.Refund]:
+    """The payment's refunds that moved (or are moving) money: failed and cancelled ones don't count."""
+    return [r for r in stripe_api.list_refunds(payment_intent_id) if r.status in ("succeeded", "pending")]
+
+
 def _existing_refund(payment_intent_id: str) -> stripe_api.Refund:
-    refunds = [r for r in stripe_api.list_refunds(payment_intent_id) if r.status in ("succeeded", "pending")]
+    refunds = _live_refunds(payment_intent_id)
     if not refunds:
         raise stripe_api.StripeUnavailable(f"{payment_intent_id} says refunded but lists no refund")
     return stripe_api.Refund(
@@ -448,7 +453,7 @@ def sync_refunds(payment_intent_id: str) -> Ticket | None:
         ticket = Ticket.objects.filter(pk=ticket_id).first() if ticket_id.isdigit() else None
     if ticket is None:
         return None
-    refunds = [r for r in stripe_api.list_refunds(payment_intent_id) if r.status in ("succeeded", "pending")]
+    refunds = _live_refunds(payment_intent_id)
     total = sum(r.amount for r in refunds)
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)

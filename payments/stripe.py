@@ -173,11 +173,6 @@ def expire_checkout_session(session_id: str) -> CheckoutSession:
     return retrieve_checkout_session(session_id)
 
 
-def find_checkout_session(payment_intent_id: str) -> CheckoutSession | None:
-    page = _call(client().v1.checkout.sessions.list, params={"payment_intent": payment_intent_id, "limit": 1})
-    return _session(page.data[0]) if page.data else None
-
-
 def create_refund(
     payment_intent_id: str,
     *,

@@ -19,7 +19,7 @@ from .models import Ticket
 
 
 def _visible_space(request: HttpRequest, space_id: int) -> Space:
-    space = get_object_or_404(Space, pk=space_id)
+    space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
     if not can_view(space, request.user):
         raise Http404
     return space

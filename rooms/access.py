@@ -17,8 +17,9 @@ def _is_blocked_by_host(space: Space, user: AnyUser) -> bool:
 
 
 def can_view(space: Space, user: AnyUser) -> bool:
-    """The Space's page may be shown: everyone except people the host has blocked."""
-    return not _is_blocked_by_host(space, user)
+    """The Space's pages (its own, its tickets) may be shown: to everyone except people the host has
+    blocked, and to nobody once the host is banned."""
+    return space.host.is_active and not _is_blocked_by_host(space, user)
 
 
 def entry_refusal(space: Space, user: AnyUser) -> str | None:

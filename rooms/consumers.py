@@ -24,6 +24,7 @@ from django.contrib.auth.models import AnonymousUser
 from . import hub as hubs
 from . import stage
 from .events import dumps
+from .media.client import MediaError, negotiate
 from .services import RoomError
 
 logger = logging.getLogger(__name__)
@@ -237,19 +238,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _webrtc_offer(self, arguments: dict[str, str]) -> None:
         if arguments["type"] != "offer" or len(arguments["sdp"]) > MAX_SDP:
             raise RoomError("Send an SDP offer.")
-        try:
-            from .media.client import negotiate
-        except ImportError:
-            raise RoomError("Audio isn't available on this server yet.") from None
         refusal = await database_sync_to_async(stage.connect_refusal)(self.space_id, self.user)
         if refusal:
             raise RoomError(refusal)
         try:
             answer = await negotiate(self.space_id, self.user_id, arguments["sdp"], arguments["type"])
-        except Exception as exc:  # the engine's MediaError carries a reason fit to show
-            if type(exc).__name__ == "MediaError":
-                raise RoomError(str(exc)) from None
-            raise
+        except MediaError as exc:  # its reason is fit to show
+            raise RoomError(str(exc)) from None
         await self._send_event("webrtc_answer", {"sdp": answer["sdp"], "type": answer.get("type", "answer")})
 
     # --- replies ------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from channels.layers import get_channel_layer
 
 from . import presence
 from .events import HUBS_GROUP, dumps, receive_forever, room_group
+from .stage import MODERATOR_ROLES
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ DB_COUNT_EVERY = 5.0  # Space.listener_count (home page) is written at most this
 ROOM_LINGER = 5.0  # keep the group a few seconds after the last local socket left (reconnects)
 HUB_IDLE_STOP = 30.0
 MAX_NAMES = 20  # joined / left handles per presence message
-MODERATOR_ROLES = frozenset({"host", "cohost"})
 
 CLOSE_SPACE_ENDED = 4000
 CLOSE_LOGGED_OUT = 4001
@@ -230,8 +230,10 @@ class Hub:
         else:
             stub = message.get("stub") or dumps({"event": "noop", "seq": seq})
             moderators, user_ids = audience.get("moderators", False), set(audience.get("user_ids", ()))
-            allowed = [s for s in sockets if (moderators and s.is_moderator) or s.user_id in user_ids]
-            others = [s for s in sockets if not ((moderators and s.is_moderator) or s.user_id in user_ids)]
+            allowed, others = [], []
+            for subscriber in sockets:
+                sees_it = (moderators and subscriber.is_moderator) or subscriber.user_id in user_ids
+                (allowed if sees_it else others).append(subscriber)
             await _fan_out(allowed, text)
             await _fan_out(others, stub)
 

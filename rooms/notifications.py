@@ -17,6 +17,7 @@ from django.core import mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Block, User
@@ -144,7 +145,7 @@ def _send_emails(space: Space, kind: str, ids: list[int]) -> int:
     if not claimed:
         return 0
     space_url = settings.SITE_URL.rstrip("/") + space.get_absolute_url()
-    settings_url = settings.SITE_URL.rstrip("/") + "/settings/profile/"
+    settings_url = settings.SITE_URL.rstrip("/") + reverse("accounts:edit_profile")
     sent = 0
     try:
         # One connection for the batch; one message at a time so that a failure part-way knows

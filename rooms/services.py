@@ -37,6 +37,7 @@ class RoomError(Exception):
 ENDED_BY_HOST = "ended_by_host"
 ENDED_BY_STAFF = "ended_by_staff"
 ENDED_MAX_DURATION = "max_duration"
+ENDED_HOST_BANNED = "host_banned"
 
 
 # --- Hosting gate ------------------------------------------------------------------------------------
@@ -140,6 +141,21 @@ def _copy_state(source: Space, target: Space) -> None:
 # --- Create and edit ----------------------------------------------------------------------------------
 
 
+def edit_refusal(space: Space, actor: User) -> str | None:
+    """Why `actor` may not edit `space`, or None when they may (the edit page asks before showing its form)."""
+    if not actor.is_authenticated or actor.pk != space.host_id:
+        return "Only the host can edit this Space."
+    if space.is_over:
+        return f"This Space is {space.get_state_display().lower()}; it can't be edited."
+    return None
+
+
+def _check_can_edit(space: Space, actor: User) -> None:
+    refusal = edit_refusal(space, actor)
+    if refusal:
+        raise RoomError(refusal)
+
+
 def create_space(
     host: User,
     *,
@@ -179,14 +195,13 @@ def update_space(
     scheduled_for: datetime | None = None,
 ) -> Space:
     """Edit a Space that has not finished. The time can only move while it is still scheduled."""
-    _check_host(space, actor)
+    _check_can_edit(space, actor)
     title = _clean_title(title)
     description = _clean_description(description)
     topics = _clean_topics(topics)
     with transaction.atomic():
         locked = _locked(space)
-        if locked.is_over:
-            raise RoomError(f"This Space is {locked.get_state_display().lower()}; it can't be edited.")
+        _check_can_edit(locked, actor)  # again on the current row: it may have ended, or changed hands
         fields = ["title", "description"]
         if locked.is_scheduled and scheduled_for is not None and scheduled_for != locked.scheduled_for:
             locked.scheduled_for = _check_schedule(scheduled_for, timezone.now())
@@ -238,9 +253,11 @@ def start_space(space: Space, actor: User) -> Space:
     return space
 
 
-def _finish(space: Space, reason: str) -> Space:
+def _finish(space: Space, reason: str, host: User | None = None) -> Space:
     with transaction.atomic():
         locked = _locked(space)
+        if host is not None:
+            _check_host(locked, host)  # on the current row: the live room may have handed the Space over
         try:
             locked.end()
         except SpaceStateError as exc:
@@ -257,7 +274,7 @@ def end_space(space: Space, actor: User, *, by_staff: bool = False) -> Space:
     if by_staff and actor.is_authenticated and actor.is_staff:
         return _finish(space, ENDED_BY_STAFF)
     _check_host(space, actor)
-    return _finish(space, ENDED_BY_HOST)
+    return _finish(space, ENDED_BY_HOST, host=actor)
 
 
 def end_overlong_space(space: Space) -> Space:
@@ -289,6 +306,18 @@ def cancel_space(space: Space, actor: User, *, by_staff: bool = False) -> Space:
 def cancel_no_show_space(space: Space) -> Space:
     """The periodic job's way to cancel a Space its host did not start within SPACES_NO_SHOW_GRACE."""
     return _cancel(space)
+
+
+def close_spaces_of_banned_host(host: User) -> None:
+    """A ban ends the host's live Space and cancels their scheduled ones (ticket holders are refunded)."""
+    for space in Space.objects.filter(host=host, state__in=[Space.State.LIVE, Space.State.SCHEDULED]):
+        try:
+            if space.is_live:
+                _finish(space, ENDED_HOST_BANNED)
+            else:
+                _cancel(space)
+        except RoomError:  # it ended or started meanwhile: the state on the locked row wins
+            continue
 
 
 # --- Reminders ----------------------------------------------------------------------------------------

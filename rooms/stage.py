@@ -23,14 +23,14 @@ from accounts.models import User
 
 from . import events
 from .access import entry_refusal
+from .models import STAGE_ROLES as STAGE_ORDER
 from .models import Participant, Space
 from .services import RoomError
 from .services import end_space as _end_space
 
 Role = Participant.Role
 MODERATOR_ROLES = frozenset({Role.HOST, Role.COHOST})
-STAGE_ROLES = frozenset({Role.HOST, Role.COHOST, Role.SPEAKER})
-_ROLE_ORDER = {Role.HOST: 0, Role.COHOST: 1, Role.SPEAKER: 2, Role.LISTENER: 3}
+STAGE_ROLES = frozenset(STAGE_ORDER)
 
 # Twitter Spaces' reaction set.
 REACTIONS = ("😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋")
@@ -93,7 +93,7 @@ def snapshot(space: Space_, user: AnyUser) -> dict:
     space = Space.objects.select_related("host").get(pk=space_id)
     on_stage = sorted(
         Participant.objects.filter(space=space, role__in=STAGE_ROLES, removed_at__isnull=True).select_related("user"),
-        key=lambda p: (_ROLE_ORDER[p.role], p.pk),
+        key=lambda p: (STAGE_ORDER.index(p.role), p.pk),
     )
     me = None
     if user.is_authenticated:
@@ -220,18 +220,14 @@ def _mine(room: _Room) -> Participant:
     return room.me
 
 
-def _check_speaker_seat(space: Space) -> None:
-    taken = Participant.objects.filter(space=space, role=Role.SPEAKER, removed_at__isnull=True).count()
-    if taken >= settings.SPACES_MAX_SPEAKERS:
-        raise RoomError(f"All {settings.SPACES_MAX_SPEAKERS} speaker seats are taken.")
-
-
 def _has_speaker_seat(space: Space) -> bool:
-    try:
-        _check_speaker_seat(space)
-    except RoomError:
-        return False
-    return True
+    taken = Participant.objects.filter(space=space, role=Role.SPEAKER, removed_at__isnull=True).count()
+    return taken < settings.SPACES_MAX_SPEAKERS
+
+
+def _check_speaker_seat(space: Space) -> None:
+    if not _has_speaker_seat(space):
+        raise RoomError(f"All {settings.SPACES_MAX_SPEAKERS} speaker seats are taken.")
 
 
 # --- Broadcasting ----------------------------------------------------------------------------------
@@ -245,24 +241,23 @@ def _role_changed(space: Space, participant: Participant, previous: str) -> None
     events.broadcast_on_commit(space.pk, "role_changed", {**public_participant(participant), "previous_role": previous})
 
 
-def _request_removed(space: Space, participant: Participant, reason: str) -> None:
+def _pending_removed(space: Space, participant: Participant, event: str, reason: str) -> None:
+    """`request_removed` or `invite_removed`: only moderators and the person themself saw it pending."""
     user = participant.user
     events.broadcast_on_commit(
         space.pk,
-        "request_removed",
+        event,
         {"user": user.handle, "user_id": user.pk, "reason": reason},
         audience=_moderators_and(user.pk),
     )
+
+
+def _request_removed(space: Space, participant: Participant, reason: str) -> None:
+    _pending_removed(space, participant, "request_removed", reason)
 
 
 def _invite_removed(space: Space, participant: Participant, reason: str) -> None:
-    user = participant.user
-    events.broadcast_on_commit(
-        space.pk,
-        "invite_removed",
-        {"user": user.handle, "user_id": user.pk, "reason": reason},
-        audience=_moderators_and(user.pk),
-    )
+    _pending_removed(space, participant, "invite_removed", reason)
 
 
 def _to_stage(room: _Room, participant: Participant, role: str = Role.SPEAKER) -> None:

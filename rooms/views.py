@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.models import Follow
+from accounts.models import Follow, User
+from accounts.services import search_people
+from spaces_site.redirects import redirect_to_next
 
 from . import access, services
 from . import notifications as notify
@@ -56,8 +59,6 @@ def topic(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    from accounts.views import search_people
-
     q = request.GET.get("q", "").strip()
     context: dict = {"q": q}
     if q:
@@ -83,14 +84,16 @@ def search(request: HttpRequest) -> HttpResponse:
 
 def _viewable(request: HttpRequest, space_id: int) -> Space:
     space = get_object_or_404(Space.objects.select_related("host"), pk=space_id)
-    if not access.can_view(space, request.user) or not space.host.is_active:
+    if not access.can_view(space, request.user):
         raise Http404("This Space isn't available.")
     return space
 
 
 def detail(request: HttpRequest, space_id: int) -> HttpResponse:
     space = _viewable(request, space_id)
-    if space.is_live and access.can_enter(space, request.user):
+    # Asked once: the answer decides between the room and this page, and this page shows it.
+    entry_refusal = access.entry_refusal(space, request.user) if space.is_live else None
+    if space.is_live and entry_refusal is None:
         return live_room(request, space)
     is_host = request.user.is_authenticated and request.user.pk == space.host_id
     context = {
@@ -100,7 +103,7 @@ def detail(request: HttpRequest, space_id: int) -> HttpResponse:
         "stage": space.stage_people if space.is_live else [],
         "has_reminder": services.has_reminder(space, request.user),
         "reminder_count": space.reminders.count() if is_host and space.is_scheduled else None,
-        "entry_refusal": access.entry_refusal(space, request.user) if space.is_live else None,
+        "entry_refusal": entry_refusal,
         "share_url": request.build_absolute_uri(space.get_absolute_url()),
     }
     return render(request, "rooms/detail.html", context)
@@ -124,11 +127,9 @@ def new(request: HttpRequest) -> HttpResponse:
 @login_required
 def edit(request: HttpRequest, space_id: int) -> HttpResponse:
     space = _viewable(request, space_id)
-    if request.user.pk != space.host_id:
-        messages.error(request, "Only the host can edit this Space.")
-        return redirect(space)
-    if space.is_over:
-        messages.error(request, f"This Space is {space.get_state_display().lower()}; it can't be edited.")
+    refusal = services.edit_refusal(space, request.user)
+    if refusal:
+        messages.error(request, refusal)
         return redirect(space)
     form = SpaceForm(request.POST or None, editing=True, space=space, initial=SpaceForm.initial_for(space))
     if request.method == "POST" and form.is_valid():
@@ -142,7 +143,7 @@ def edit(request: HttpRequest, space_id: int) -> HttpResponse:
     return render(request, "rooms/form.html", {"form": form, "space": space})
 
 
-def _act(request: HttpRequest, space_id: int, action, done: str) -> HttpResponse:
+def _act(request: HttpRequest, space_id: int, action: Callable[[Space, User], object], done: str) -> HttpResponse:
     space = _viewable(request, space_id)
     try:
         action(space, request.user)
@@ -215,7 +216,4 @@ def mark_read(request: HttpRequest) -> HttpResponse:
     changed = notify.mark_read(request.user, int(notification_id) if notification_id else None)
     if changed:
         messages.success(request, "Marked as read.")
-    next_url = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        return redirect(next_url)
-    return redirect("rooms:notifications")
+    return redirect_to_next(request, "rooms:notifications")

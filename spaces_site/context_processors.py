@@ -6,6 +6,6 @@ def site(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"unread_notifications": 0}
-    from rooms.models import Notification
+    from rooms.notifications import unread
 
-    return {"unread_notifications": Notification.objects.filter(recipient=user, read_at__isnull=True).count()}
+    return {"unread_notifications": unread(user).count()}

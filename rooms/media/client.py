@@ -102,7 +102,7 @@ async def _negotiate_remote(space_id: int, user_id: int | None, sdp: str) -> dic
         except TimeoutError:
             logger.warning("media worker %s did not answer for space %s", worker["id"], space_id)
             if not await placement.is_alive(worker["id"]):
-                await placement.forget(space_id, worker["id"])  # dead: the next attempt places it again
+                await placement.release_room(space_id, worker["id"])  # dead: the next attempt places it again
             continue
         if message.get("error"):
             raise MediaError(message["error"])

@@ -24,7 +24,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription, clock
 from aiortc.rtcdtlstransport import RTCCertificate
 
-from .fanout import ParkedTrack, RtpOutput, Scratch, fan_out
+from .fanout import ParkedTrack, RtpOutput, Scratch, fan_out, send_sender_reports, take_over_sender_reports
 from .mixer import TALKING_RMS, Limiter, OpusEncoder, level_from_rms, rms
 from .speaker import FRAME_SAMPLES, SpeakerInput, intercept_rtp
 
@@ -35,7 +35,8 @@ TICK = 0.020
 # do not flip them between two encoders.
 TALKING_HANGOVER_TICKS = 10
 LEVEL_EVERY_TICKS = 10  # speaking levels at most 5 times a second
-STATS_SYNC_EVERY_TICKS = 50
+# Each stream gets an RTCP sender report every this many ticks (1 s), a fiftieth of them each tick.
+SENDER_REPORT_EVERY_TICKS = 50
 REFRESH_INTERVAL = 2.0
 # An Opus TOC byte for one 20 ms SILK wideband frame followed by an empty (all-zero) frame: decoders
 # play it as silence. Used when no one is audible instead of encoding 960 zeros every tick.
@@ -98,6 +99,7 @@ class Room:
         self.ticks = 0  # also the packet index: every output gets exactly one packet per tick
         self.levels_were_silent = True
         self.packets_sent = 0
+        self.octets = 0  # payload bytes of the room's stream so far, for the sender reports
         # For the benchmark: monotonic time the last tick finished its fan-out.
         self.last_tick_at = 0.0
 
@@ -134,7 +136,7 @@ class Room:
                 peer.speaker.attach(dtls)
             else:
                 intercept_rtp(dtls, None)  # a listener's RTP is dropped unread
-            peer.output = RtpOutput(peer.sender, peer.payload_type, self.ticks)
+            peer.output = RtpOutput(peer.sender, peer.payload_type, self.ticks, self.octets)
             self.outputs.append(peer.output)
         self.pending = still
 
@@ -200,15 +202,16 @@ class Room:
             self.packets_sent += fan_out((output,), encoded, index, timestamp, scratch)
         self.timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
         self.ticks += 1
+        self.octets += len(payload)
         self.last_tick_at = time.monotonic()
 
-        # RTCP sender reports: a fiftieth of the streams each tick, so no tick pays for all of them.
-        group = index % STATS_SYNC_EVERY_TICKS
+        # RTCP sender reports, after the audio: a fiftieth of the streams each tick, so no tick pays
+        # for all of them and each stream gets one a second (aiortc's own timing, without its task).
+        group = index % SENDER_REPORT_EVERY_TICKS
         if group == 0 and any(output.dead for output in self.outputs):
             self.outputs = [output for output in self.outputs if not output.dead]
-        ntp_time, size = clock.current_ntp_time(), len(payload)
-        for output in self.outputs[group::STATS_SYNC_EVERY_TICKS]:
-            output.sync_sender_stats(self.ticks, timestamp, ntp_time, size)
+        send_sender_reports(self.outputs[group::SENDER_REPORT_EVERY_TICKS], self.ticks, self.octets, timestamp,
+                            clock.current_ntp_time(), scratch)  # fmt: skip
         if self.ticks % LEVEL_EVERY_TICKS == 0:
             return self._collect_levels()
         return None
@@ -297,6 +300,7 @@ class MediaEngine:
         for extra in audio[1:] + [t for t in pc.getTransceivers() if t.kind != "audio"]:
             extra.direction = "inactive"
         transceiver.sender.replaceTrack(ParkedTrack())
+        take_over_sender_reports(transceiver.sender)
         # A listener's transceiver is receive-only for them: we answer sendonly, so aiortc never
         # starts a receiver and whatever RTP they send finds no route.
         transceiver.direction = "sendrecv" if may_publish else "sendonly"

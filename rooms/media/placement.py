@@ -52,13 +52,11 @@ class Placement:
         owners = await self.redis.mget([self._room_key(i) for i in space_ids])
         return [i for i, owner in zip(space_ids, owners, strict=True) if owner != worker_id]
 
-    async def claim_room(self, space_id: int, worker_id: str) -> None:
-        await self.redis.set(self._room_key(space_id), worker_id)
-
     async def is_alive(self, worker_id: str) -> bool:
         return bool(await self.redis.exists(self._worker_key(worker_id)))
 
     async def release_room(self, space_id: int, worker_id: str) -> None:
+        """Unplace the room if `worker_id` still holds it, so that the next negotiation places it again."""
         await self.redis.eval(_RELEASE, 1, self._room_key(space_id), worker_id)
 
     async def retire(self, worker_id: str, space_ids: list[int]) -> None:
@@ -95,14 +93,10 @@ class Placement:
                 record = await self.redis.get(self._worker_key(placed))
                 if record is not None:
                     return json.loads(record)
-                await self.redis.eval(_RELEASE, 1, self._room_key(space_id), placed)
+                await self.release_room(space_id, placed)
             workers = await self.live_workers()
             if not workers:
                 return None
             best = min(workers, key=self._score)
             await self.redis.set(self._room_key(space_id), best["id"], nx=True)
         return None
-
-    async def forget(self, space_id: int, worker_id: str) -> None:
-        """The worker did not answer: let the next attempt place the room again."""
-        await self.redis.eval(_RELEASE, 1, self._room_key(space_id), worker_id)

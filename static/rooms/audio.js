@@ -15,7 +15,6 @@
 //   await audio.publish();             // when you become a speaker: asks for the microphone now
 //   audio.stopPublishing();            // when you go back to the audience
 //   await audio.setMuted(true);        // mutes the track *and* tells the server
-//   applySpeakingLevels(event.levels, document)  // on the room's "speaking" events
 //
 // Signalling is non-trickle: the offer is sent once ICE gathering has finished. After a network blip
 // (ICE "failed", or "disconnected" for a few seconds) a fresh connection is negotiated by itself.
@@ -39,15 +38,6 @@ function waitForGathering(pc) {
     const timer = setTimeout(done, GATHER_TIMEOUT_MS);
     pc.addEventListener("icegatheringstatechange", check);
   });
-}
-
-export function applySpeakingLevels(levels, root = document) {
-  // Speaking rings: elements marked data-user-id="<id>" get .is-speaking and a --level custom property.
-  for (const element of root.querySelectorAll("[data-user-id]")) {
-    const level = levels[element.dataset.userId] || 0;
-    element.classList.toggle("is-speaking", level > 0.1);
-    element.style.setProperty("--level", level.toFixed(2));
-  }
 }
 
 export function startAudio(options) {

@@ -1,6 +1,8 @@
 // The live room: one websocket, a snapshot then numbered deltas (docs/protocol.md). No build step.
 // Every rule lives on the server; this module only shows state and sends actions.
 
+import { startAudio } from "./audio.js";
+
 const root = document.getElementById("room");
 const $ = (selector) => root.querySelector(selector);
 
@@ -20,11 +22,11 @@ let retries = 0;
 let ended = false;
 let gapTimer = null;
 const early = new Map(); // seq -> delta that arrived before the one it follows
-const listeners = new Map(); // event name -> handlers (audio.js subscribes to webrtc_answer, speaking)
+const listeners = new Map(); // event name -> handlers (signal() below waits on webrtc_answer and error)
 let audio = null;
 
-// --- the room API other modules (audio.js) use ------------------------------------------------
-export const room = {
+// --- the room as the rest of this module (signalling, audio hooks) sees it ------------------------------
+const room = {
   spaceId: state.space.id,
   get me() { return state.me; },
   get onStage() { return Boolean(state.me && ROLE_ORDER[state.me.role] !== undefined); },
@@ -39,7 +41,6 @@ export const room = {
     return () => listeners.get(event).delete(handler);
   },
 };
-window.spacesRoom = room;
 
 function emit(event, payload) {
   for (const handler of listeners.get(event) || []) {
@@ -247,7 +248,9 @@ function speakerMenu(person) {
 function render() {
   const { me, space } = state;
   $("[data-title]").textContent = space.title;
-  $("[data-description]").textContent = space.description || "";
+  // The server rendered the description with safe links; replace it only when the host edits it.
+  const description = $("[data-description]");
+  if (description.textContent !== (space.description || "")) description.textContent = space.description || "";
   showCount(state.listener_count);
 
   const stage = $("[data-stage]");
@@ -398,19 +401,12 @@ function signal(offer) {
   });
 }
 
-async function loadAudio() {
-  let module;
-  try {
-    module = await import(new URL("./audio.js", import.meta.url).href);
-  } catch (error) {
-    return; // not installed: the room works without sound
-  }
+async function startRoomAudio() {
   await firstSnapshot; // negotiate once the socket is open and the role is known
-  if (ended || !module.startAudio) return;
-  const iceNode = document.getElementById("room-ice");
-  audio = module.startAudio({
+  if (ended) return;
+  audio = startAudio({
     signal,
-    iceServers: iceNode ? JSON.parse(iceNode.textContent) : [],
+    iceServers: JSON.parse(document.getElementById("room-ice").textContent),
     setServerMuted: async (muted) => { room.send({ action: muted ? "mute" : "unmute" }); },
     onState: (value) => setConnection(value === "connected" || value === "closed" ? "" : `audio ${value}…`),
     onAutoplayBlocked: () => {
@@ -420,7 +416,6 @@ async function loadAudio() {
     },
     onError: (error) => status(error.message || String(error), true),
   });
-  if (module.applySpeakingLevels) room.on("speaking", (message) => module.applySpeakingLevels(message.levels || {}, root));
   audio.listen();
   syncAudio(false);
 }
@@ -433,11 +428,11 @@ function syncAudio(wasOnStage) {
 
 function muteFromServer(muted) {
   // The server muted us (or confirmed): keep the microphone track in step. Unmuting is only ever ours.
-  if (audio && muted && audio.setMuted) audio.setMuted(true).catch(() => {});
+  if (audio && muted) audio.setMuted(true).catch(() => {});
 }
 
 window.addEventListener("pagehide", () => { ended = true; if (socket) socket.close(1000); if (audio) audio.close(); });
 
 render();
 connect();
-loadAudio();
+startRoomAudio();

@@ -117,3 +117,10 @@ def test_profile_edit_validates_the_handle(client, alice, bob):
     assert response.status_code == 302
     alice.refresh_from_db()
     assert alice.handle == "alice_2" and alice.username == "alice_2"
+
+
+def test_follow_returns_to_a_local_next_but_never_to_another_site(client, alice, bob):
+    client.force_login(alice)
+    assert client.post("/u/bob/follow/", {"next": "/search/?q=bob"}).url == "/search/?q=bob"
+    assert client.post("/u/bob/unfollow/", {"next": "https://evil.example/phish"}).url == "/u/bob/"
+    assert client.post("/u/bob/follow/", {"next": "//evil.example/phish"}).url == "/u/bob/"

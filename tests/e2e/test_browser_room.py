@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import wave
-from pathlib import Path
 
 import aioice.ice
 import numpy as np
@@ -18,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.db import connections
 
 from rooms.models import Participant
+from tests.browsers import chromium_with_tone_microphone
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
 from tests.rooms.roomkit import live_space, put_on_stage, session_cookie
 from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, RoomSocket, Server, free_port
@@ -30,7 +29,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_TONE, AIORTC_TONE = 523.0, 440.0
 PRESENT, ABSENT = 1000.0, 150.0
 
@@ -110,50 +108,11 @@ async def _release_database_connections():
     await database_sync_to_async(connections.close_all)()
 
 
-def tone_wav(path: Path, frequency: float, seconds: float = 10.0) -> Path:
-    """The browser's fake microphone plays this file in a loop."""
-    t = np.arange(int(48000 * seconds)) / 48000
-    samples = (np.sin(2 * np.pi * frequency * t) * 8000).astype(np.int16)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(samples.tobytes())
-    return path
-
-
 @pytest.fixture
 async def browser(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    wav = tone_wav(tmp_path / "tone.wav", BROWSER_TONE)
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a fresh user-data-dir
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--allow-loopback-in-peer-connection",
-                "--autoplay-policy=no-user-gesture-required",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+    async with chromium_with_tone_microphone(tmp_path, BROWSER_TONE) as context:
         await context.add_init_script(WATCH_PEER_CONNECTIONS)
-        try:
-            yield context
-        finally:
-            await context.close()
+        yield context
 
 
 async def open_room(context, server: Server, space_id: int, user=None):

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rooms.media.engine import MediaEngine
+from tests.browsers import chromium_with_tone_microphone
 from tests.media.conftest import StubPolicy
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 AUDIO_JS = Path(__file__).resolve().parents[2] / "static" / "rooms" / "audio.js"
 ORIGIN = "http://localhost:8765"  # never contacted: Playwright answers every request itself
 SPACE = 9
@@ -50,47 +48,10 @@ window.ready = true;
 </script></body></html>"""
 
 
-def tone_wav(path: Path, frequency: float, seconds: float = 10.0) -> Path:
-    """The browser's fake microphone plays this file in a loop."""
-    t = np.arange(int(48000 * seconds)) / 48000
-    samples = (np.sin(2 * np.pi * frequency * t) * 8000).astype(np.int16)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(samples.tobytes())
-    return path
-
-
 @pytest.fixture
 async def browser(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    wav = tone_wav(tmp_path / "tone.wav", BROWSER_TONE)
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--allow-loopback-in-peer-connection",
-                "--autoplay-policy=no-user-gesture-required",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+    async with chromium_with_tone_microphone(tmp_path, BROWSER_TONE) as context:
         yield context
-        await context.close()
 
 
 @pytest.fixture

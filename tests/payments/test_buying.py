@@ -118,3 +118,12 @@ def test_after_an_expired_checkout_the_buyer_can_start_again(fake_stripe, space,
     assert second != first
     assert [t.state for t in Ticket.objects.order_by("pk")] == [Ticket.State.EXPIRED, Ticket.State.RESERVED]
     assert seats_left(space) == 9
+
+
+def test_a_banned_hosts_space_sells_no_tickets(space, alice, buyer_client):
+    from accounts.services import ban
+
+    ban(alice)
+    assert buyer_client.get(f"/spaces/{space.pk}/tickets/").status_code == 404
+    assert buyer_client.post(f"/spaces/{space.pk}/tickets/buy/").status_code == 404
+    assert not Ticket.objects.filter(space=space).exists()

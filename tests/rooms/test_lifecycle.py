@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import Follow
-from rooms import events, services, signals
+from rooms import services, signals
 from rooms.models import Notification, Participant, Reminder, Space, SpaceStateError, Topic
 from rooms.services import RoomError
 
@@ -43,17 +43,6 @@ def sent_signals():
     yield received
     for signal in (signals.space_started, signals.space_ended, signals.space_cancelled):
         signal.disconnect(dispatch_uid="test-recorder")
-
-
-@pytest.fixture
-def broadcasts(monkeypatch):
-    sent = []
-
-    def record(space_id, event, data=None):
-        sent.append((space_id, event, data))
-
-    monkeypatch.setattr(events, "broadcast_on_commit", record)
-    return sent
 
 
 # --- Hosting gate --------------------------------------------------------------------------------------

@@ -448,3 +448,9 @@ def test_a_ticketed_space_page_offers_a_ticket(logged_in, alice):
     Space.objects.filter(pk=space.pk).update(is_ticketed=True, ticket_price=500, ticket_capacity=10)
     page = text(logged_in.get(space.get_absolute_url()))
     assert "Ticketed Space" in page and "Get a ticket" in page
+
+
+def test_mark_read_never_redirects_to_another_site(logged_in, alice, bob):
+    _notify(bob, make_space(alice))
+    response = logged_in.post("/notifications/read/", {"next": "https://evil.example/"})
+    assert response.url == "/notifications/"

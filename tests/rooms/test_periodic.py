@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from rooms import events, tasks
+from rooms import tasks
 from rooms.models import Notification, Reminder, Space
 from spaces_site.celery import app as celery_app
 
@@ -26,17 +26,6 @@ def scheduled_for(host, ago: timedelta, title: str) -> Space:
 
 def state(space: Space) -> str:
     return Space.objects.get(pk=space.pk).state
-
-
-@pytest.fixture
-def broadcasts(monkeypatch):
-    sent = []
-
-    def record(space_id, event, data=None):
-        sent.append((space_id, event, data))
-
-    monkeypatch.setattr(events, "broadcast_on_commit", record)
-    return sent
 
 
 def test_beat_runs_both_jobs_and_the_worker_knows_them():

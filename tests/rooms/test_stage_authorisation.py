@@ -237,6 +237,16 @@ def test_the_host_hands_the_space_to_a_cohost(space, alice, bob, carol):
     assert Space.objects.get(pk=space.pk).state == Space.State.ENDED
 
 
+def test_the_old_host_cannot_end_the_space_from_a_page_read_before_the_handover(space, alice, bob):
+    from rooms import services
+
+    read_before = Space.objects.get(pk=space.pk)  # still names alice as host
+    put_on_stage(space, bob, Role.COHOST)
+    stage.transfer_host(space, alice, "bob")
+    refused(services.end_space, read_before, alice, match="Only the host")
+    assert Space.objects.get(pk=space.pk).is_live
+
+
 def test_actions_need_a_live_space(space, alice, bob):
     stage.end_space(space, alice)
     refused(stage.request_to_speak, space, bob, match="isn't live")

@@ -19,16 +19,15 @@ FOLLOWS = [("grace", "ada"), ("alan", "ada"), ("hedy", "ada"), ("ada", "grace"),
 class Command(BaseCommand):
     help = "Load demo people, follows and Spaces when the database has no users yet."
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--force", action="store_true", help="Load even when users exist.")
 
     @transaction.atomic
-    def handle(self, *args, force: bool = False, **options) -> None:
+    def handle(self, *args, **options) -> None:
         from allauth.account.models import EmailAddress
 
         from accounts import services
+        from rooms.demo import create_demo_spaces
 
-        if User.objects.exists() and not force:
+        if User.objects.exists():
             self.stdout.write("Database has users already: demo not loaded.")
             return
         users: dict[str, User] = {}
@@ -43,12 +42,7 @@ class Command(BaseCommand):
         EmailAddress.objects.create(user=admin, email=admin.email, verified=True, primary=True)
         for follower, followee in FOLLOWS:
             services.follow(users[follower], users[followee])
-        try:
-            from rooms.demo import create_demo_spaces
-        except ImportError:
-            create_demo_spaces = None
-        if create_demo_spaces is not None:
-            create_demo_spaces(users)
+        create_demo_spaces(users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo loaded. Log in as ada@example.com (or grace@, alan@, hedy@, linus@; staff: admin@) "

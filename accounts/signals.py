@@ -1,0 +1,6 @@
+"""Signals other apps listen to, so that accounts never imports them."""
+
+from django.dispatch import Signal
+
+# Sent inside the transaction that banned the user: rooms ends their Spaces and closes their sockets.
+user_banned = Signal()  # sender=User, user=...

@@ -1,0 +1,19 @@
+"""Fixtures shared by the rooms tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooms import events
+
+
+@pytest.fixture
+def broadcasts(monkeypatch) -> list[tuple]:
+    """Room events the services asked to send, as (space_id, event, data), instead of sending them."""
+    sent = []
+
+    def record(space_id, event, data=None):
+        sent.append((space_id, event, data))
+
+    monkeypatch.setattr(events, "broadcast_on_commit", record)
+    return sent
