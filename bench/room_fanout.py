@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -288,7 +289,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 
 def prepare_database(env: dict) -> tuple[int, str]:
-    """A live Space with a logged-in host, in the throw-away SQLite database. Returns (space id, cookie)."""
+    """A live Space with a logged-in host, in the throw-away database. Returns (space id, cookie)."""
     code = """
 import django, json
 django.setup()
@@ -314,10 +315,25 @@ print(json.dumps({"space": space.pk, "cookie": f"{name}={client.cookies[name].va
     return data["space"], data["cookie"]
 
 
-def run(mode: str, n: int, processes: int, events: int, interval: float, workers: int, redis_url: str) -> dict:
+def _fresh_postgres(database_url: str) -> None:
+    """Drop and create the bench's own PostgreSQL database (named in the URL) so each run starts empty."""
+    import psycopg
+
+    name = urllib.parse.urlparse(database_url).path.lstrip("/")
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def run(
+    mode: str, n: int, processes: int, events: int, interval: float, workers: int, redis_url: str, database_url: str
+) -> dict:
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
+    if database_url:
+        _fresh_postgres(database_url)
     tmp = tempfile.mkdtemp(prefix="room-fanout-")
     env = {
         **os.environ,
@@ -325,7 +341,7 @@ def run(mode: str, n: int, processes: int, events: int, interval: float, workers
         "REDIS_URL": redis_url,
         "SQLITE_PATH": f"{tmp}/bench.sqlite3",
         "SPACES_VAR_DIR": tmp,
-        "DATABASE_URL": "",
+        "DATABASE_URL": database_url,
         "DEBUG": "True",
         "LOG_LEVEL": "WARNING",
         "SPACES_MEDIA_IN_PROCESS": "False",
@@ -475,6 +491,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--only", choices=["spaces", "baseline"], help="run one pattern")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("BENCH_DATABASE_URL", ""),
+        help="PostgreSQL URL of a throw-away database (dropped and created each run), as in production; "
+        "default: a throw-away SQLite file",
+    )
     args = parser.parse_args()
     _raise_nofile()
     sizes = args.n or [1000, 2000, 5000]
@@ -484,7 +506,7 @@ def main() -> None:
     for n in sizes:
         by_mode = {}
         for mode in modes:
-            result = run(mode, n, args.processes, args.events, args.interval, args.workers, args.redis)
+            result = run(mode, n, args.processes, args.events, args.interval, args.workers, args.redis, args.database)
             by_mode[mode] = result
             rows.append(result)
             print(_row(result), flush=True)

@@ -19,7 +19,6 @@ FOLLOWS = [("grace", "ada"), ("alan", "ada"), ("hedy", "ada"), ("ada", "grace"),
 class Command(BaseCommand):
     help = "Load demo people, follows and Spaces when the database has no users yet."
 
-
     @transaction.atomic
     def handle(self, *args, **options) -> None:
         from allauth.account.models import EmailAddress
