@@ -119,13 +119,13 @@ class RoomSocket:
         websocket = await connect(url, origin="http://127.0.0.1", additional_headers=headers, compression=None)
         return cls(websocket)
 
-    async def next(self, name: str, timeout: float = 5) -> dict:
-        """The next event called `name`, skipping the others."""
+    async def next(self, name: str | None = None, timeout: float = 5, *, skip=("presence", "reactions")) -> dict:
+        """The next event called `name`, skipping the others; without a name, the next one not in `skip`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             message = json.loads(await asyncio.wait_for(self.websocket.recv(), max(deadline - loop.time(), 0.01)))
-            if message["event"] == name:
+            if message["event"] == name or (name is None and message["event"] not in skip):
                 return message
 
     async def send(self, **message) -> None:
