@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from rooms import services
 from rooms.models import Participant, Space
@@ -18,6 +20,32 @@ from spaces_site.asgi import application
 ORIGIN = (b"origin", b"http://testserver")
 # Presence and snapshots are not deltas: tests that look for a delta skip them.
 NOT_DELTAS = {"presence", "reactions", "speaking", "snapshot", "error", "webrtc_answer"}
+
+
+def make_space(
+    host,
+    state: str = "scheduled",
+    *,
+    title: str = "Talk",
+    starts_in: timedelta = timedelta(hours=2),
+    listeners: int = 0,
+    topics=(),
+) -> Space:
+    """Arrange a Space in any state directly, as the services would leave it (a live one seats its host),
+    for tests whose subject is something other than the transition itself."""
+    space = Space.objects.create(
+        host=host, title=title, scheduled_for=timezone.now() + starts_in, listener_count=listeners
+    )
+    space.topics.set(topics)
+    if state in ("live", "ended"):
+        space.start()
+        Participant.objects.create(space=space, user=host, role=Participant.Role.HOST)
+    if state == "ended":
+        space.end()
+    if state == "cancelled":
+        space.cancel()
+    space.save()
+    return space
 
 
 def live_space(host, **extra) -> Space:

@@ -13,21 +13,9 @@ from accounts.models import Follow
 from rooms import services, signals
 from rooms.models import Notification, Participant, Reminder, Space, SpaceStateError, Topic
 from rooms.services import RoomError
+from tests.rooms.roomkit import make_space
 
 pytestmark = pytest.mark.django_db
-
-
-def make_space(host, state: str = "scheduled", *, title: str = "Talk", starts_in=timedelta(hours=2)) -> Space:
-    """Arrange a Space in any state directly (the services are what these tests exercise)."""
-    space = Space.objects.create(host=host, title=title, scheduled_for=timezone.now() + starts_in)
-    if state in ("live", "ended"):
-        space.start()
-    if state == "ended":
-        space.end()
-    if state == "cancelled":
-        space.cancel()
-    space.save()
-    return space
 
 
 @pytest.fixture

@@ -12,24 +12,9 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from rooms.models import Notification, Participant, Reminder, Space, Topic
+from tests.rooms.roomkit import make_space
 
 pytestmark = pytest.mark.django_db
-
-
-def make_space(host, state: str = "scheduled", *, title: str = "Talk", listeners: int = 0, topics=()) -> Space:
-    space = Space.objects.create(
-        host=host, title=title, scheduled_for=timezone.now() + timedelta(hours=2), listener_count=listeners
-    )
-    space.topics.set(topics)
-    if state in ("live", "ended"):
-        space.start()
-        Participant.objects.create(space=space, user=host, role=Participant.Role.HOST)
-    if state == "ended":
-        space.end()
-    if state == "cancelled":
-        space.cancel()
-    space.save()
-    return space
 
 
 def text(response) -> str:
