@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rooms import events
+from tests.rooms import roomkit
 
 
 @pytest.fixture
@@ -17,3 +18,10 @@ def broadcasts(monkeypatch) -> list[tuple]:
 
     monkeypatch.setattr(events, "broadcast_on_commit", record)
     return sent
+
+
+@pytest.fixture
+async def stop_hub():
+    """Websocket tests: stop the hub their event loop started, so the next test's loop starts clean."""
+    yield
+    await roomkit.teardown()

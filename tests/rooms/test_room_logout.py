@@ -10,15 +10,9 @@ from django.test import Client
 
 from spaces_site.asgi import application
 from tests.rooms.roomkit import ORIGIN, close_all, join, live_space, receive
-from tests.rooms.roomkit import teardown as roomkit_teardown
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
 
-
-@pytest.fixture(autouse=True)
-async def _stop_hub():
-    yield
-    await roomkit_teardown()
 
 
 async def test_logging_out_closes_my_sockets(alice, bob):

@@ -12,15 +12,9 @@ from django.test import override_settings
 from rooms import presence
 from rooms.models import Space
 from tests.rooms.roomkit import close_all, join, live_space, receive
-from tests.rooms.roomkit import teardown as roomkit_teardown
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
 
-
-@pytest.fixture(autouse=True)
-async def _stop_hub():
-    yield
-    await roomkit_teardown()
 
 
 @pytest.fixture

@@ -20,16 +20,10 @@ from tests.rooms.roomkit import (
     receive_delta,
     receive_event,
 )
-from tests.rooms.roomkit import teardown as roomkit_teardown
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
 Role = Participant.Role
 
-
-@pytest.fixture(autouse=True)
-async def _stop_hub():
-    yield
-    await roomkit_teardown()
 
 
 @pytest.fixture

@@ -8,16 +8,13 @@ from django.core.cache import cache
 
 from rooms import stage
 from tests.rooms.roomkit import act, close_all, join, live_space, receive_event
-from tests.rooms.roomkit import teardown as roomkit_teardown
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
 
 
 @pytest.fixture(autouse=True)
-async def _stop_hub():
+def _fresh_reaction_limits():
     cache.clear()
-    yield
-    await roomkit_teardown()
 
 
 async def test_reactions_reach_everyone_coalesced(alice, bob, carol):
