@@ -9,9 +9,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 
 HANDLE_RE = r"^[A-Za-z0-9_]{3,15}$"
-handle_validator = RegexValidator(
-    HANDLE_RE, "A handle has 3 to 15 characters: letters, digits and underscores."
-)
+handle_validator = RegexValidator(HANDLE_RE, "A handle has 3 to 15 characters: letters, digits and underscores.")
 
 
 class SpacesUserManager(UserManager):

@@ -2,7 +2,6 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AnonymousUser
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
@@ -39,20 +38,7 @@ def profile(request: HttpRequest, handle: str) -> HttpResponse:
         context["i_follow"] = Follow.objects.filter(follower=viewer, followee=person).exists()
         context["i_block"] = services.is_blocked(viewer, person)
         context["blocks_me"] = services.is_blocked(person, viewer)
-    context.update(_hosted_spaces(person, viewer))
     return render(request, "accounts/profile.html", context)
-
-
-def _hosted_spaces(person: User, viewer: User | AnonymousUser) -> dict:
-    from rooms.models import Space
-
-    # visible_to() hides the Spaces of a host who blocked the viewer; for_cards() prefetches the stage.
-    spaces = Space.objects.filter(host=person).visible_to(viewer).for_cards()
-    return {
-        "live_spaces": list(spaces.filter(state=Space.State.LIVE)),
-        "upcoming_spaces": list(spaces.filter(state=Space.State.SCHEDULED).order_by("scheduled_for")),
-        "past_spaces": list(spaces.filter(state=Space.State.ENDED).order_by("-ended_at")[:20]),
-    }
 
 
 def _people_page(request: HttpRequest, handle: str, which: str) -> HttpResponse:

@@ -33,9 +33,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  #
 from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtcdtlstransport import RTCCertificate  # noqa: E402
 
-from rooms.media.engine import MediaEngine  # noqa: E402
-from rooms.media.mixer import OpusEncoder  # noqa: E402
-from rooms.media.speaker import SpeakerInput  # noqa: E402
+from media.engine import MediaEngine  # noqa: E402
+from media.mixer import OpusEncoder  # noqa: E402
+from media.speaker import SpeakerInput  # noqa: E402
 
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 

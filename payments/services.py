@@ -50,7 +50,6 @@ ZERO_DECIMAL_CURRENCIES = {
     "xof",
     "xpf",
 }
-TICKET_REQUIRED = "This Space needs a ticket."
 
 
 class TicketError(Exception):
@@ -91,13 +90,6 @@ def platform_fee(amount: int) -> int:
 # --- reading ---------------------------------------------------------------------------------------
 def ticketing_enabled() -> bool:
     return stripe_api.is_configured()
-
-
-def has_paid_ticket(space: Space, user: User | AnonymousUser) -> bool:
-    """The one question rooms.access asks payments."""
-    if not user.is_authenticated:
-        return False
-    return Ticket.objects.filter(space=space, buyer=user, state=Ticket.State.PAID).exists()
 
 
 def current_ticket(space: Space, user: User | AnonymousUser) -> Ticket | None:

@@ -84,9 +84,7 @@ class SpaceForm(forms.Form):
         zone = self._zone()
         if when is not None and zone is not None:
             # Django read the naive input in UTC; reread the same wall-clock time in the user's zone.
-            cleaned["scheduled_for"] = timezone.make_naive(when, timezone.get_current_timezone()).replace(
-                tzinfo=zone
-            )
+            cleaned["scheduled_for"] = timezone.make_naive(when, timezone.get_current_timezone()).replace(tzinfo=zone)
         if not self.editing and cleaned.get("when") == WHEN_LATER and cleaned.get("scheduled_for") is None:
             self.add_error("scheduled_for", "Pick a date and time, or start now.")
         return cleaned

@@ -96,9 +96,7 @@ class Space(models.Model):
     class Meta:
         constraints = [
             # One live Space per host at a time, held by the database as well as by the service.
-            models.UniqueConstraint(
-                fields=["host"], condition=models.Q(state="live"), name="space_one_live_per_host"
-            ),
+            models.UniqueConstraint(fields=["host"], condition=models.Q(state="live"), name="space_one_live_per_host"),
             models.CheckConstraint(
                 condition=~models.Q(state="live") | models.Q(started_at__isnull=False), name="space_live_has_start"
             ),

@@ -111,8 +111,9 @@ def deliver(space_id: int, kind: str, recipient_ids: list[int]) -> int:
     now = timezone.now()
     Notification.objects.bulk_create(
         [
-            Notification(recipient_id=user_id, kind=kind, space=space, actor_id=space.host_id, text=text,
-                         created_at=now)
+            Notification(
+                recipient_id=user_id, kind=kind, space=space, actor_id=space.host_id, text=text, created_at=now
+            )
             for user_id in ids
         ],
         ignore_conflicts=True,

@@ -1,6 +1,6 @@
 """Every change to a Space's life outside the room: create, edit, start, end, cancel, remind.
 
-Views, the admin, the live room (rooms/stage.py) and the periodic jobs all call these functions. Each
+Views, the admin, the live room (live/stage.py) and the periodic jobs all call these functions. Each
 checks who may act and what is allowed, changes the database in one transaction, and defers anything
 that talks to the outside world (room broadcast, Celery fan-out) until that transaction commits.
 """
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Follow, User
 
-from . import events, notifications, signals
+from . import notifications, signals
 from .access import can_view
 from .models import Participant, Reminder, Space, SpaceStateError, Topic
 
@@ -56,8 +56,7 @@ def hosting_refusal(user: User) -> str | None:
         followers = Follow.objects.filter(followee=user, follower__is_active=True).count()
         if followers < needed:
             return (
-                f"Hosting a Space needs at least {needed} follower{'s' if needed != 1 else ''}; "
-                f"you have {followers}."
+                f"Hosting a Space needs at least {needed} follower{'s' if needed != 1 else ''}; you have {followers}."
             )
     return None
 
@@ -210,7 +209,7 @@ def update_space(
         locked.save(update_fields=fields)
         locked.topics.set(topics)
         if locked.is_live:
-            events.broadcast_on_commit(locked.pk, "space_updated", {"title": title, "description": description})
+            signals.space_updated.send(sender=Space, space=locked)
     for field in fields:
         setattr(space, field, getattr(locked, field))
     return space
@@ -263,8 +262,7 @@ def _finish(space: Space, reason: str, host: User | None = None) -> Space:
         except SpaceStateError as exc:
             raise RoomError(str(exc)) from None
         locked.save(update_fields=["state", "ended_at"])
-        signals.space_ended.send(sender=Space, space=locked)
-        events.broadcast_on_commit(locked.pk, "space_ended", {"reason": reason})
+        signals.space_ended.send(sender=Space, space=locked, reason=reason)
     _copy_state(locked, space)
     return space
 

@@ -19,8 +19,8 @@ from spaces_site.redirects import redirect_to_next
 from . import access, services
 from . import notifications as notify
 from .forms import SpaceForm
-from .live_views import live_room
 from .models import Notification, Space, Topic
+from .pages import live_room_door
 
 LIVE_LIMIT = 60
 UPCOMING_LIMIT = 24
@@ -92,9 +92,10 @@ def _viewable(request: HttpRequest, space_id: int) -> Space:
 def detail(request: HttpRequest, space_id: int) -> HttpResponse:
     space = _viewable(request, space_id)
     # Asked once: the answer decides between the room and this page, and this page shows it.
-    entry_refusal = access.entry_refusal(space, request.user) if space.is_live else None
+    door = live_room_door()
+    entry_refusal = door.entry_refusal(space, request.user) if space.is_live else None
     if space.is_live and entry_refusal is None:
-        return live_room(request, space)
+        return door.render(request, space)
     is_host = request.user.is_authenticated and request.user.pk == space.host_id
     context = {
         "space": space,

@@ -77,9 +77,12 @@ INSTALLED_APPS = [
     "channels",
     "allauth",
     "allauth.account",
+    "spaces_site",
     "accounts",
     "rooms",
     "payments",
+    "live",
+    "media",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("payments.urls")),
-    path("", include("rooms.live_urls")),
+    path("", include("live.urls")),
     path("", include("rooms.urls")),
 ]

@@ -113,3 +113,26 @@ def celery_worker(transactional_db):
             yield worker
     finally:
         celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def broadcasts(monkeypatch) -> list[tuple]:
+    """Room events the services asked to send, as (space_id, event, data), instead of sending them."""
+    from live import events
+
+    sent = []
+
+    def record(space_id, event, data=None, **kwargs):
+        sent.append((space_id, event, data))
+
+    monkeypatch.setattr(events, "broadcast_on_commit", record)
+    return sent
+
+
+@pytest.fixture
+async def stop_hub():
+    """Websocket tests: stop the hub their event loop started, so the next test's loop starts clean."""
+    from tests.live import roomkit
+
+    yield
+    await roomkit.teardown()

@@ -19,7 +19,7 @@ from django.db import connection
 from websockets.asyncio.client import connect
 
 from tests.conftest import ON_POSTGRES
-from tests.rooms.roomkit import session_cookie
+from tests.live.roomkit import session_cookie
 
 BASE_DIR = Path(settings.BASE_DIR)
 # Why server subprocesses are skipped on the embedded default.

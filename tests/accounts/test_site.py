@@ -32,7 +32,11 @@ def test_check_deploy_is_clean_with_production_variables():
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
@@ -41,9 +45,7 @@ def test_check_deploy_is_clean_with_production_variables():
 def test_staff_can_ban_a_user_from_the_admin(client, alice, bob):
     admin = User.objects.create_superuser(handle="root", email="root@example.com", password="pw")
     client.force_login(admin)
-    response = client.post(
-        "/admin/accounts/user/", {"action": "ban_users", "_selected_action": [bob.pk]}, follow=True
-    )
+    response = client.post("/admin/accounts/user/", {"action": "ban_users", "_selected_action": [bob.pk]}, follow=True)
     assert "Banned 1 user(s)." in response.content.decode()
     bob.refresh_from_db()
     assert not bob.is_active

@@ -17,8 +17,8 @@ from django.db import connections
 
 from rooms.models import Participant
 from tests.browsers import chromium_with_tone_microphone
+from tests.live.roomkit import live_space, put_on_stage, session_cookie
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
-from tests.rooms.roomkit import live_space, put_on_stage, session_cookie
 from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, RoomSocket, Server, free_port
 
 pytestmark = [

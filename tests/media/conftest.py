@@ -13,7 +13,7 @@ def loopback_ice(monkeypatch):
 
 
 class StubPolicy:
-    """Stands in for rooms.stage / rooms.access in tests of the engine alone."""
+    """Stands in for live.stage / rooms.access in tests of the engine alone."""
 
     def __init__(self, publishers: set[int] = frozenset(), audible: set[int] | None = None) -> None:
         self.publishers = set(publishers)

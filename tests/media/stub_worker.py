@@ -16,7 +16,7 @@ django.setup()
 import aioice.ice  # noqa: E402
 from channels.layers import get_channel_layer  # noqa: E402
 
-from rooms.media.worker import MediaWorker  # noqa: E402
+from media.worker import MediaWorker  # noqa: E402
 from tests.media.conftest import StubPolicy  # noqa: E402
 
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rooms.media.engine import MediaEngine
+from media.engine import MediaEngine
 from tests.browsers import chromium_with_tone_microphone
 from tests.media.conftest import StubPolicy
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rooms.media.engine import MediaEngine
+from media.engine import MediaEngine
 from tests.media.conftest import StubPolicy
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
 

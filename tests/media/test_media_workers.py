@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rooms.media import client as media_client
-from rooms.media.placement import Placement
+from media import client as media_client
+from media.placement import Placement
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -1,5 +1,5 @@
-"""Audio through the real room: websocket consumer -> rooms.media.client -> in-process engine -> aiortc
-peers, with rooms.stage deciding who is heard (embedded default: no Redis)."""
+"""Audio through the real room: websocket consumer -> media.client -> in-process engine -> aiortc
+peers, with live.stage deciding who is heard (embedded default: no Redis)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 
-from rooms import hub
-from rooms.media import client as media_client
+from live import hub
+from media import client as media_client
 from rooms.models import Participant
+from tests.live.roomkit import join, live_space, put_on_stage, receive_event
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
-from tests.rooms.roomkit import join, live_space, put_on_stage, receive_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Role = Participant.Role

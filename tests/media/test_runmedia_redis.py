@@ -1,6 +1,6 @@
 """The production layout of room audio: a Daphne process and `manage.py runmedia` workers, all separate
 processes on Redis and the test's PostgreSQL database. The room's people are real websocket clients and
-real aiortc peers: consumer -> rooms.media.client -> channel layer -> worker -> aiortc. When the worker
+real aiortc peers: consumer -> media.client -> channel layer -> worker -> aiortc. When the worker
 hosting a room dies, the room is placed on another one and the audio comes back once the clients offer
 again (as static/rooms/audio.js does after ICE fails)."""
 
@@ -14,10 +14,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from rooms.media.placement import DEFAULT_PREFIX, Placement
+from media.placement import DEFAULT_PREFIX, Placement
 from rooms.models import Participant
+from tests.live.roomkit import live_space, put_on_stage
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
-from tests.rooms.roomkit import live_space, put_on_stage
 from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, OfferRefused, RoomSocket, Server, free_port
 
 pytestmark = [

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from rooms.media.turn import ice_servers
-from tests.rooms.roomkit import live_space
+from live.ice import ice_servers
+from tests.live.roomkit import live_space
 
 pytestmark = pytest.mark.django_db
 

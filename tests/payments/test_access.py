@@ -12,12 +12,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 from django.utils import timezone
 
+from live import stage
+from live.access import can_enter, entry_refusal
+from live.routing import websocket_urlpatterns
+from payments.gate import TICKET_REQUIRED
 from payments.models import Ticket
-from payments.services import TICKET_REQUIRED
-from rooms import stage
-from rooms.access import can_enter, entry_refusal
 from rooms.models import Participant, Space
-from rooms.routing import websocket_urlpatterns
 
 
 def _go_live(space: Space) -> Space:

@@ -6,8 +6,8 @@ import pytest
 import requests
 from django.test import Client
 
+from live.access import entry_refusal
 from payments.models import Ticket, WebhookEvent
-from rooms.access import entry_refusal
 
 from .conftest import WEBHOOK_PATH
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from rooms import events
+from live import events
 from rooms.models import Notification, Space, Topic
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from rooms import services
 from rooms.models import Space
-from tests.rooms.roomkit import live_space
+from tests.live.roomkit import live_space
 
 pytestmark = pytest.mark.django_db
 

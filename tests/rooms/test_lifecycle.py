@@ -13,7 +13,7 @@ from accounts.models import Follow
 from rooms import services, signals
 from rooms.models import Notification, Participant, Reminder, Space, SpaceStateError, Topic
 from rooms.services import RoomError
-from tests.rooms.roomkit import make_space
+from tests.live.roomkit import make_space
 
 pytestmark = pytest.mark.django_db
 

@@ -32,8 +32,10 @@ def make_scheduled(host, title: str = "Talk") -> Space:
 def make_people(count: int, prefix: str = "fan", **extra) -> list[User]:
     """Many followers quickly (no password hashing); they never log in."""
     return User.objects.bulk_create(
-        [User(handle=f"{prefix}{i}", username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", **extra)
-         for i in range(count)]
+        [
+            User(handle=f"{prefix}{i}", username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", **extra)
+            for i in range(count)
+        ]
     )
 
 

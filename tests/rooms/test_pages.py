@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from rooms.models import Notification, Participant, Reminder, Space, Topic
-from tests.rooms.roomkit import make_space
+from tests.live.roomkit import make_space
 
 pytestmark = pytest.mark.django_db
 
@@ -327,7 +327,7 @@ def test_search_finds_spaces_by_title_topic_and_host(client, alice, bob, q):
 def test_a_space_matching_two_ways_appears_once(client, alice):
     music = Topic.objects.create(name="Music", slug="music")
     make_space(alice, title="Music night", topics=[music])
-    assert text(client.get("/search/", {"q": "music"})).count("<h3 class=\"space-card__title\">Music night") == 1
+    assert text(client.get("/search/", {"q": "music"})).count('<h3 class="space-card__title">Music night') == 1
 
 
 def test_search_hides_the_blockers_spaces(logged_in, alice, bob):
@@ -365,7 +365,7 @@ def test_unread_notifications_are_highlighted_and_counted_in_the_header(logged_i
     _notify(bob, make_space(alice), kind=Notification.Kind.CANCELLED, read_at=timezone.now())
     page = text(logged_in.get("/notifications/"))
     assert page.count("notification--unread") == 1
-    assert 'Notifications, 1 unread' in page and '<span class="badge">1</span>' in page
+    assert "Notifications, 1 unread" in page and '<span class="badge">1</span>' in page
 
 
 def test_clicking_a_notification_marks_it_read_and_opens_the_space(logged_in, alice, bob, carol):
@@ -408,11 +408,20 @@ def test_notifications_are_paginated(logged_in, alice, bob):
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("see https://a.org.", 'see <a href="https://a.org" rel="nofollow noopener noreferrer" target="_blank">https://a.org</a>.'),
-        ("(http://a.org/x)", '(<a href="http://a.org/x" rel="nofollow noopener noreferrer" target="_blank">http://a.org/x</a>)'),
+        (
+            "see https://a.org.",
+            'see <a href="https://a.org" rel="nofollow noopener noreferrer" target="_blank">https://a.org</a>.',
+        ),
+        (
+            "(http://a.org/x)",
+            '(<a href="http://a.org/x" rel="nofollow noopener noreferrer" target="_blank">http://a.org/x</a>)',
+        ),
         ("javascript:alert(1)", "javascript:alert(1)"),
-        ('http://a.org/"onclick="x', '<a href="http://a.org/&quot;onclick=&quot;x" rel="nofollow noopener noreferrer" '
-         'target="_blank">http://a.org/&quot;onclick=&quot;x</a>'),
+        (
+            'http://a.org/"onclick="x',
+            '<a href="http://a.org/&quot;onclick=&quot;x" rel="nofollow noopener noreferrer" '
+            'target="_blank">http://a.org/&quot;onclick=&quot;x</a>',
+        ),
         ("<b>bold</b>", "&lt;b&gt;bold&lt;/b&gt;"),
     ],
 )

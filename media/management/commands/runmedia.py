@@ -22,7 +22,7 @@ class Command(BaseCommand):
         asyncio.run(self._run(redis_url))
 
     async def _run(self, redis_url: str) -> None:
-        from rooms.media.worker import MediaWorker
+        from media.worker import MediaWorker
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -6,8 +6,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.core.cache import cache
 
-from rooms import stage
-from tests.rooms.roomkit import act, close_all, join, live_space, receive_event
+from live import stage
+from tests.live.roomkit import act, close_all, join, live_space, receive_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
 

@@ -5,7 +5,7 @@ Every 20 ms each room pulls one frame per audible speaker, sums them in int32, l
 room mix once and sends the same Opus packet to every listener. A speaker who is talking gets a mix
 without their own voice (mix-minus), encoded for them alone.
 
-Who may be heard is never taken from the client: the engine asks its Policy (rooms.stage in
+Who may be heard is never taken from the client: the engine asks its Policy (live.stage in
 production) and re-reads it on room events, on refresh_room() and every couple of seconds.
 """
 
@@ -23,6 +23,8 @@ from typing import Protocol
 import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription, clock
 from aiortc.rtcdtlstransport import RTCCertificate
+
+from live.media_port import MediaError
 
 from .fanout import ParkedTrack, RtpOutput, Scratch, fan_out, send_sender_reports, take_over_sender_reports
 from .mixer import TALKING_RMS, Limiter, OpusEncoder, level_from_rms, rms
@@ -47,12 +49,8 @@ POLICY_EVENTS = frozenset({"speaker_muted", "speaker_unmuted", "role_changed", "
                            "speaker_removed", "stage_changed"})  # fmt: skip
 
 
-class MediaError(Exception):
-    """The engine refuses a negotiation; str() is a reason fit to show the user."""
-
-
 class Policy(Protocol):
-    """Who may enter, publish and be heard. The Django implementation is rooms.media.policy."""
+    """Who may enter, publish and be heard. The Django implementation is media.policy."""
 
     async def entry_refusal(self, space_id: int, user_id: int | None) -> str | None: ...
 

@@ -13,10 +13,12 @@ import socket
 import time
 import uuid
 
-from rooms.events import receive_forever
+from live.events import receive_forever
 
 from .bridge import RoomEvents
-from .engine import MediaEngine, MediaError, Policy
+from live.media_port import MediaError
+
+from .engine import MediaEngine, Policy
 from .placement import DEFAULT_PREFIX, Placement
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,9 @@ import weakref
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from .engine import MediaEngine, MediaError
+from live.media_port import MediaError
+
+from .engine import MediaEngine
 
 __all__ = ["MediaError", "negotiate", "local_engine", "refresh_room", "shutdown"]
 

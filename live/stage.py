@@ -1,6 +1,6 @@
 """Every live-room action: request to speak, approve, invite, mute, remove, co-hosts, reactions, ...
 
-One code path for the websocket consumer, the HTTP fallbacks (rooms.live_views) and the admin. Each
+One code path for the websocket consumer, the HTTP fallbacks (live.views) and the admin. Each
 function checks the actor against the database as it is now (never a socket's idea of the user), changes
 it in one transaction that holds the Space row (`select_for_update`: two approvals racing for the last
 speaker seat queue here, and the second one finds the seats full), and broadcasts after commit.
@@ -20,13 +20,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from rooms.models import STAGE_ROLES as STAGE_ORDER
+from rooms.models import Participant, Space
+from rooms.services import RoomError
+from rooms.services import end_space as _end_space
 
 from . import events
 from .access import entry_refusal
-from .models import STAGE_ROLES as STAGE_ORDER
-from .models import Participant, Space
-from .services import RoomError
-from .services import end_space as _end_space
 
 Role = Participant.Role
 MODERATOR_ROLES = frozenset({Role.HOST, Role.COHOST})

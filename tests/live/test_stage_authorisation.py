@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from rooms import stage
+from live import stage
 from rooms.models import Participant, Space
 from rooms.services import RoomError
-from tests.rooms.roomkit import live_space, put_on_stage
+from tests.live.roomkit import live_space, put_on_stage
 
 Role = Participant.Role
 
@@ -213,7 +213,7 @@ def test_cohosts_are_limited_and_do_not_take_speaker_seats(space, alice, make_us
 
 
 def test_removed_users_cannot_come_back_or_act(space, alice, bob):
-    from rooms.access import can_enter
+    from live.access import can_enter
 
     stage.request_to_speak(space, bob)
     stage.remove(space, alice, "bob")

@@ -7,9 +7,9 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from rooms import stage
+from live import stage
 from rooms.models import Participant
-from tests.rooms.roomkit import (
+from tests.live.roomkit import (
     act,
     close_all,
     join,
@@ -23,7 +23,6 @@ from tests.rooms.roomkit import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
 Role = Participant.Role
-
 
 
 @pytest.fixture

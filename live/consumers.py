@@ -1,7 +1,7 @@
-"""The room's websocket: parse, validate, call rooms.stage, reply. No rule lives here.
+"""The room's websocket: parse, validate, call live.stage, reply. No rule lives here.
 
 The consumer has no channel of its own (channel_layer_alias = None): it subscribes to its process's hub
-(rooms.hub), which receives room events once per process. So nothing a client sends can name a
+(live.hub), which receives room events once per process. So nothing a client sends can name a
 channel-layer handler, and the layer carries one message per process per event, not one per socket.
 See docs/protocol.md for the messages.
 """
@@ -21,11 +21,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 
+from rooms.services import RoomError
+
 from . import hub as hubs
 from . import stage
 from .events import dumps
-from .media.client import MediaError, negotiate
-from .services import RoomError
+from .media_port import MediaError, negotiate
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@
 The Channels tutorial pattern (group_add per socket, group_send per event) makes the channel layer carry
 one message per listener per event: at 4,000 listeners that loses half the events. Here each process
 has one Hub on its event loop. The hub joins the room's group once, when its first local socket enters,
-and writes the event's text, serialised once by the sender (rooms.events), to every local socket.
+and writes the event's text, serialised once by the sender (live.events), to every local socket.
 
-The hub also keeps presence (rooms.presence): once a second per room it reports its local count, reads
+The hub also keeps presence (live.presence): once a second per room it reports its local count, reads
 the total, and sends `presence` to its sockets when something changed — never a message per join.
 """
 
@@ -45,7 +45,7 @@ CLOSE_REMOVED = 4003
 
 
 class Subscriber(Protocol):
-    """A local socket as the hub sees it (rooms.consumers.RoomConsumer)."""
+    """A local socket as the hub sees it (live.consumers.RoomConsumer)."""
 
     user_id: int | None
     handle: str | None
@@ -363,7 +363,7 @@ class Hub:
 
 @database_sync_to_async
 def _save_listener_count(space_id: int, total: int) -> None:
-    from .models import Space
+    from rooms.models import Space
 
     Space.objects.filter(pk=space_id, state=Space.State.LIVE).update(listener_count=total)
 

@@ -1,22 +1,25 @@
-"""The live room page, and HTTP fallbacks for room actions (the same rooms.stage functions)."""
+"""The live room page, and HTTP fallbacks for room actions (the same live.stage functions)."""
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
+from rooms.models import Space
+from rooms.services import RoomError
+
 from . import access, stage
-from .media.turn import ice_servers
-from .models import Space
-from .services import RoomError
+from .ice import ice_servers
 
 
 def live_room(request: HttpRequest, space: Space) -> HttpResponse:
-    """The room while a Space is live (rooms.views.detail delegates here when the user may enter)."""
+    """The room while a Space is live (the Space page hands over here when the user may enter)."""
     return render(
         request,
-        "rooms/live.html",
+        "live/room.html",
         {
             "space": space,
             # Rendered at once from the database; the socket's snapshot replaces it when it arrives.
@@ -25,6 +28,16 @@ def live_room(request: HttpRequest, space: Space) -> HttpResponse:
             "ice_servers": ice_servers(request.user.pk if request.user.is_authenticated else None),
         },
     )
+
+
+class RoomDoor:
+    """What the Space page (rooms.views.detail) asks the live room: registered in live.apps."""
+
+    def entry_refusal(self, space: Space, user: User | AnonymousUser) -> str | None:
+        return access.entry_refusal(space, user)
+
+    def render(self, request: HttpRequest, space: Space) -> HttpResponse:
+        return live_room(request, space)
 
 
 def room(request: HttpRequest, space_id: int) -> HttpResponse:

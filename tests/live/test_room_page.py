@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from rooms import stage
+from live import stage
 from rooms.models import Participant
-from tests.rooms.roomkit import live_space, put_on_stage
+from tests.live.roomkit import live_space, put_on_stage
 
 pytestmark = pytest.mark.django_db
 

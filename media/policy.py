@@ -9,7 +9,7 @@ def _entry_refusal(space_id: int, user_id: int | None) -> str | None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import AnonymousUser
 
-    from rooms.access import entry_refusal
+    from live.access import entry_refusal
     from rooms.models import Space
 
     space = Space.objects.filter(pk=space_id).first()
@@ -24,7 +24,7 @@ def _publisher_user_ids(space_id: int) -> set[int]:
     """Everyone on stage, muted or not: they may negotiate send-and-receive, so unmuting needs no
     renegotiation. Whether they are *heard* is audible_user_ids, checked every tick."""
     from rooms.models import Participant, Space
-    from rooms.stage import STAGE_ROLES
+    from live.stage import STAGE_ROLES
 
     ids = set(
         Participant.objects.filter(space_id=space_id, role__in=STAGE_ROLES, removed_at__isnull=True).values_list(
@@ -38,13 +38,13 @@ def _publisher_user_ids(space_id: int) -> set[int]:
 
 
 def _audible_user_ids(space_id: int) -> set[int]:
-    from rooms.stage import audible_user_ids
+    from live.stage import audible_user_ids
 
     return set(audible_user_ids(space_id))
 
 
 class DjangoPolicy:
-    """The engine's Policy backed by rooms.access and rooms.stage."""
+    """The engine's Policy backed by rooms.access and live.stage."""
 
     async def entry_refusal(self, space_id: int, user_id: int | None) -> str | None:
         return await database_sync_to_async(_entry_refusal)(space_id, user_id)
@@ -58,7 +58,7 @@ class DjangoPolicy:
 
 async def publish_levels(space_id: int, levels: dict[str, float]) -> None:
     """Speaking levels to the room as a volatile event (dropped rather than queued when late)."""
-    from rooms.events import broadcast_volatile
+    from live.events import broadcast_volatile
 
     # broadcast_volatile schedules the group send itself when called on the event loop.
     broadcast_volatile(space_id, "speaking", {"levels": levels})

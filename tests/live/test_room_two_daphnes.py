@@ -12,8 +12,8 @@ from django.test import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from rooms import presence
-from tests.rooms.roomkit import live_space
+from live import presence
+from tests.live.roomkit import live_space
 from tests.servers import RoomSocket, Server, free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

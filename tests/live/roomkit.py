@@ -123,7 +123,7 @@ async def teardown() -> None:
     (CONN_MAX_AGE), so that pytest-django can drop a PostgreSQL test database."""
     from django.db import connections
 
-    from rooms import hub
+    from live import hub
 
     await hub.shutdown()
     await database_sync_to_async(connections.close_all)()

@@ -9,10 +9,9 @@ from django.conf import settings
 from django.test import Client
 
 from spaces_site.asgi import application
-from tests.rooms.roomkit import ORIGIN, close_all, join, live_space, receive
+from tests.live.roomkit import ORIGIN, close_all, join, live_space, receive
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
-
 
 
 async def test_logging_out_closes_my_sockets(alice, bob):

@@ -9,10 +9,10 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import override_settings
 
-from rooms import stage
+from live import stage
 from rooms.models import Participant
 from rooms.services import RoomError
-from tests.rooms.roomkit import live_space
+from tests.live.roomkit import live_space
 
 Role = Participant.Role
 ROUNDS = 3  # a race that passes once by luck should not pass three times

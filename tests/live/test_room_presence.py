@@ -9,12 +9,11 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import override_settings
 
-from rooms import presence
+from live import presence
 from rooms.models import Space
-from tests.rooms.roomkit import close_all, join, live_space, receive
+from tests.live.roomkit import close_all, join, live_space, receive
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
-
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ channel-layer group `room_group(space_id)` as
      "audience": {"moderators": bool, "user_ids": [...]}  # only for events some people may not see
     }
 
-Each Daphne process has one hub in that group (rooms.hub), which writes `text` to its local sockets; the
+Each Daphne process has one hub in that group (live.hub), which writes `text` to its local sockets; the
 media engine, also in the group, reads `event`. Volatile events (speaking levels, reactions) go as
 `{"type": "room.volatile", ...}` and take no seq: they may be dropped or coalesced.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rooms.events import receive_forever, room_group
+from live.events import receive_forever, room_group
 
 from .engine import MediaEngine
 

@@ -1,0 +1,35 @@
+"""The live room's one door to the media engine.
+
+The media app depends on the live room (who may be heard, room events), never the other way round: it
+registers its client here when it starts (media.apps), and the room's consumer negotiates through it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class MediaError(Exception):
+    """The media engine refuses a negotiation; str() is a reason fit to show the user."""
+
+
+class MediaClient(Protocol):
+    async def negotiate(self, space_id: int, user_id: int | None, sdp: str, type: str) -> dict: ...  # noqa: A002
+
+
+class _NoMedia:
+    async def negotiate(self, space_id: int, user_id: int | None, sdp: str, type: str) -> dict:  # noqa: A002
+        raise MediaError("Audio isn't available on this server.")
+
+
+_client: MediaClient = _NoMedia()
+
+
+def register(client: MediaClient) -> None:
+    global _client
+    _client = client
+
+
+async def negotiate(space_id: int, user_id: int | None, sdp: str, sdp_type: str) -> dict:
+    """Answer a client's offer for this room: {"sdp": ..., "type": "answer"}. Raises MediaError."""
+    return await _client.negotiate(space_id, user_id, sdp, sdp_type)
