@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from . import services
 from . import stripe as stripe_api
-from .models import Ticket, WebhookEvent
+from .models import BoxOffice, Ticket, WebhookEvent
 
 
 @admin.register(Ticket)
@@ -62,12 +62,40 @@ class TicketAdmin(admin.ModelAdmin):
         done = 0
         for ticket in queryset:
             try:
-                services.staff_refund(ticket)
-                done += 1
-            except (services.TicketError, stripe_api.StripeRefused, stripe_api.StripeUnavailable) as e:
+                ticket = services.staff_refund(ticket)
+            except services.TicketError as e:
                 self.message_user(request, f"Ticket {ticket.pk}: {e}", messages.ERROR)
+                continue
+            except (stripe_api.StripeRefused, stripe_api.StripeUnavailable) as e:
+                # The refund is decided and recorded; its job keeps trying.
+                self.message_user(request, f"Ticket {ticket.pk}: refund requested; Stripe said: {e}", messages.WARNING)
+                continue
+            done += ticket.state == Ticket.State.REFUNDED
         if done:
             self.message_user(request, f"Refunded {done} ticket(s).", messages.SUCCESS)
+
+
+@admin.register(BoxOffice)
+class BoxOfficeAdmin(admin.ModelAdmin):
+    """Read-only: the host sets prices through the ticket settings page (payments.services)."""
+
+    list_display = ["space", "price_shown", "capacity"]
+    search_fields = ["space__title"]
+    list_select_related = ["space"]
+    readonly_fields = ["space", "price", "currency", "capacity"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: BoxOffice | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: BoxOffice | None = None) -> bool:
+        return False
+
+    @admin.display(description="Price")
+    def price_shown(self, office: BoxOffice) -> str:
+        return services.format_money(office.price, office.currency)
 
 
 @admin.register(WebhookEvent)
@@ -76,7 +104,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     list_filter = ["type", ("processed_at", admin.EmptyFieldListFilter), ("error", admin.EmptyFieldListFilter)]
     search_fields = ["stripe_id", "type", "error"]
     date_hierarchy = "received_at"
-    readonly_fields = ["stripe_id", "type", "payload", "received_at", "processed_at", "attempts", "error"]
+    readonly_fields = ["stripe_id", "type", "payload", "received_at", "claimed_at", "processed_at", "attempts", "error"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

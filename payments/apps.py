@@ -6,7 +6,8 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # rooms sends space_cancelled without knowing payments exists; refunds hang off it here.
+        # rooms sends space_cancelled without knowing payments exists; refunds hang off it here, inside the
+        # cancel's transaction, so the refund decisions commit with the cancel.
         from rooms.signals import space_cancelled
 
         from .services import on_space_cancelled

@@ -9,6 +9,30 @@ class TicketStateError(Exception):
     """An illegal ticket transition, e.g. paying for a ticket that was refunded."""
 
 
+class BoxOffice(models.Model):
+    """What a ticketed Space sells: its price (integer minor units), currency and number of tickets.
+
+    One row per ticketed Space. ``Space.is_ticketed`` (the catalogue's "needs a ticket" flag) is set and
+    cleared by payments.services in the same transaction that creates or deletes this row.
+    """
+
+    space = models.OneToOneField("rooms.Space", on_delete=models.CASCADE, primary_key=True, related_name="box_office")
+    price = models.PositiveIntegerField(help_text="Per ticket, in minor units (cents).")
+    currency = models.CharField(max_length=3, help_text="ISO 4217, lower case.")
+    capacity = models.PositiveIntegerField(help_text="Tickets on sale in all.")
+
+    class Meta:
+        verbose_name_plural = "box offices"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(price__gte=1), name="boxoffice_price_positive"),
+            models.CheckConstraint(condition=models.Q(capacity__gte=1), name="boxoffice_capacity_positive"),
+            models.CheckConstraint(condition=~models.Q(currency=""), name="boxoffice_has_currency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.space} ({self.capacity} × {self.price} {self.currency})"
+
+
 class Ticket(models.Model):
     """One buyer's seat in a ticketed Space, from reservation to payment (or release, or refund).
 
@@ -51,6 +75,9 @@ class Ticket(models.Model):
     refund_id = models.CharField(max_length=255, blank=True)
     refunded_amount = models.PositiveIntegerField(default=0)
     refund_reason = models.CharField(max_length=20, choices=RefundReason.choices, blank=True)
+    # A refund we decided on and committed before calling Stripe (never inside a row lock); its job calls
+    # Stripe and records the result. Pending while this is set and the state is not refunded.
+    refund_requested_at = models.DateTimeField(null=True, blank=True)
     reserved_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -84,6 +111,10 @@ class Ticket(models.Model):
     def holds_seat(self) -> bool:
         return self.state in self.ACTIVE_STATES
 
+    @property
+    def refund_pending(self) -> bool:
+        return self.refund_requested_at is not None and self.state != self.State.REFUNDED
+
     # State transitions: the only place the state and its timestamps change.
     def mark_pending(self) -> None:
         if self.state != self.State.RESERVED:
@@ -106,6 +137,16 @@ class Ticket(models.Model):
         self.state = state
         self.released_at = now or timezone.now()
 
+    def request_refund(self, reason: str, now=None) -> bool:
+        """Decide to refund this paid ticket; True when that is new (the caller then enqueues the refund)."""
+        if self.state in (self.State.RESERVED, self.State.PENDING):
+            raise TicketStateError("This ticket isn't paid yet.")
+        if self.state == self.State.REFUNDED or self.refund_requested_at is not None:
+            return False
+        self.refund_requested_at = now or timezone.now()
+        self.refund_reason = reason
+        return True
+
     def mark_refunded(self, refund_id: str, amount: int, reason: str, now=None) -> None:
         if self.state == self.State.REFUNDED:
             return
@@ -117,12 +158,17 @@ class Ticket(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """Every Stripe event we accepted, stored by id so a redelivery is recognised and ignored."""
+    """Every Stripe event we accepted, stored by id so a redelivery is recognised and ignored.
+
+    Processed (``processed_at``) with an empty ``error``, or rejected with the reason in ``error``; while
+    one delivery works on it (``claimed_at``, no lock held) a concurrent copy is answered as a duplicate.
+    """
 
     stripe_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100, db_index=True)
     payload = models.JSONField()
     received_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -1,26 +1,29 @@
-"""Celery tasks for payments. Each is idempotent: a retry, a duplicate or a rerun after a killed worker
-changes nothing that was already done (refunds carry a per-ticket Idempotency-Key)."""
+"""Celery tasks for payments, run through the outbox (jobs.enqueue). Each is idempotent: a retry, a
+duplicate or a rerun after a killed worker changes nothing already done (refunds carry a per-ticket
+Idempotency-Key, and a recorded refund is never made again)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from . import services
-from .stripe import StripeUnavailable
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(StripeUnavailable,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=12,
-    acks_late=True,
-    reject_on_worker_lost=True,
-)
-def refund_cancelled_space(self, space_id: int) -> int:
-    """Refund every paid ticket of a cancelled Space and tell the holders."""
+@shared_task
+def refund_ticket(ticket_id: int) -> str:
+    """Make one requested refund at Stripe and record it (the buyer is told in the app)."""
+    return services.perform_refund(ticket_id).state
+
+
+@shared_task
+def close_checkouts(space_id: int) -> int:
+    """Close a cancelled Space's open checkouts so nobody can pay for it."""
+    return services.close_checkouts(space_id)
+
+
+@shared_task
+def refund_cancelled_space(space_id: int) -> int:
+    """Refund every paid ticket of a cancelled Space at once (staff tools; the cancel's jobs do the same)."""
     return services.refund_cancelled_space(space_id)
 
 

@@ -35,13 +35,15 @@ def _hosted_space(request: HttpRequest, space_id: int) -> Space:
 def tickets(request: HttpRequest, space_id: int) -> HttpResponse:
     """A ticketed Space's box office: the price, seats left, your ticket, a Buy button."""
     space = _visible_space(request, space_id)
-    if not space.is_ticketed:
+    office = services.box_office_of(space)
+    if not space.is_ticketed or office is None:
         return redirect(space)
     return render(
         request,
         "payments/tickets.html",
         {
             "space": space,
+            "office": office,
             "ticket": services.current_ticket(space, request.user),
             "seats_left": services.seats_left(space),
             "enabled": services.ticketing_enabled(),
@@ -79,9 +81,10 @@ def success(request: HttpRequest, space_id: int) -> HttpResponse:
     ticket = services.current_ticket(space, request.user)
     session_id = request.GET.get("session_id", "")
     if ticket and session_id and ticket.checkout_session_id == session_id and ticket.state == Ticket.State.RESERVED:
-        # The webhook may not have arrived yet: ask Stripe directly, through the same fulfilment.
+        # The webhook may not have arrived yet: ask Stripe directly, through the same fulfilment. This GET
+        # changes nothing the request chooses: it applies Stripe's word, as the webhook would, once.
         try:
-            ticket = services.fulfil_session(session_id) or ticket
+            ticket = services.refresh_from_stripe(session_id) or ticket
         except (stripe_api.StripeUnavailable, stripe_api.StripeRefused, services.FulfilmentMismatch):
             pass  # the webhook will settle it; the page shows what we know
     return render(request, "payments/success.html", {"space": space, "ticket": ticket})
@@ -89,16 +92,29 @@ def success(request: HttpRequest, space_id: int) -> HttpResponse:
 
 @login_required
 def cancelled(request: HttpRequest, space_id: int) -> HttpResponse:
-    # Checkout's cancel link lands here with a GET. Leaving checkout is the buyer's own act and only gives
-    # up their own unpaid seat, so it is released at once rather than after the 30 minutes run out.
+    """Where Checkout's cancel link lands (a GET, so it changes nothing): go back to checkout, or give the
+    seat back with a POST to `release`. Left alone, the reservation expires with the Checkout Session."""
+    space = _visible_space(request, space_id)
+    ticket = services.current_ticket(space, request.user)
+    return render(request, "payments/cancelled.html", {"space": space, "ticket": ticket})
+
+
+@require_POST
+@login_required
+def release(request: HttpRequest, space_id: int) -> HttpResponse:
+    """The buyer gives up their own unpaid seat at once rather than when the checkout expires."""
     space = _visible_space(request, space_id)
     ticket = services.current_ticket(space, request.user)
     if ticket and ticket.state == Ticket.State.RESERVED:
         try:
             ticket = services.abandon_checkout(ticket)
         except stripe_api.StripeUnavailable:
-            pass  # it expires by itself
-    messages.info(request, "Checkout cancelled: you were not charged.")
+            messages.error(request, "Payments are unavailable right now: your seat is released when checkout expires.")
+            return redirect("payments:tickets", space.pk)
+    if ticket and ticket.state == Ticket.State.PAID:
+        messages.info(request, "Your payment went through: you have a ticket.")
+    else:
+        messages.info(request, "Checkout cancelled: you were not charged.")
     return redirect("payments:tickets", space.pk)
 
 
@@ -106,14 +122,11 @@ def cancelled(request: HttpRequest, space_id: int) -> HttpResponse:
 def ticketing(request: HttpRequest, space_id: int) -> HttpResponse:
     """The host's ticket settings: price and number of tickets on a scheduled Space."""
     space = _hosted_space(request, space_id)
-    currency = space.ticket_currency if space.is_ticketed else None
+    office = services.box_office_of(space)
     initial = {}
-    if space.is_ticketed:
-        initial = {
-            "price": services.from_minor_units(space.ticket_price, space.ticket_currency),
-            "capacity": space.ticket_capacity,
-        }
-    form = TicketingForm(request.POST or None, initial=initial, currency=currency)
+    if office is not None:
+        initial = {"price": services.from_minor_units(office.price, office.currency), "capacity": office.capacity}
+    form = TicketingForm(request.POST or None, initial=initial, currency=office.currency if office else None)
     if request.method == "POST":
         try:
             if request.POST.get("action") == "disable":
@@ -135,7 +148,7 @@ def ticketing(request: HttpRequest, space_id: int) -> HttpResponse:
             "space": space,
             "form": form,
             "enabled": services.ticketing_enabled(),
-            "has_sales": space.is_ticketed and services.has_sales(space),
+            "has_sales": office is not None and services.has_sales(space),
             "fee_percent": settings.SPACES_PLATFORM_FEE_PERCENT,
         },
     )
@@ -163,5 +176,5 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     except stripe_api.InvalidSignature:
         return HttpResponse("invalid signature", status=400, content_type="text/plain")
     outcome = webhooks.receive(event)
-    status = 503 if outcome is webhooks.Outcome.RETRY else 200
+    status = {webhooks.Outcome.RETRY: 503, webhooks.Outcome.MALFORMED: 400}.get(outcome, 200)
     return HttpResponse(outcome.value, status=status, content_type="text/plain")

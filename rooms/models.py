@@ -6,9 +6,11 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.validators import multiline_text, single_line_text
+
 
 class Topic(models.Model):
-    name = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=40, unique=True, validators=[single_line_text])
     slug = models.SlugField(max_length=40, unique=True)
 
     class Meta:
@@ -74,8 +76,8 @@ class Space(models.Model):
     MAX_TOPICS = 3
 
     host = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_spaces")
-    title = models.CharField(max_length=70, validators=[MinLengthValidator(1)])
-    description = models.CharField(max_length=280, blank=True)
+    title = models.CharField(max_length=70, validators=[MinLengthValidator(1), single_line_text])
+    description = models.CharField(max_length=280, blank=True, validators=[multiline_text])
     topics = models.ManyToManyField(Topic, blank=True, related_name="spaces")
     state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED, db_index=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
@@ -85,11 +87,9 @@ class Space(models.Model):
     # Denormalised from the live room's presence so the home page can sort without touching Redis.
     listener_count = models.PositiveIntegerField(default=0)
 
-    # Tickets (payments/). Money in integer minor units.
+    # "Needs a ticket": what cards and the live room read. Only payments sets it, in the transaction that
+    # creates or removes the Space's box office (payments.BoxOffice: price, currency, capacity).
     is_ticketed = models.BooleanField(default=False)
-    ticket_price = models.PositiveIntegerField(null=True, blank=True, help_text="In minor units (cents).")
-    ticket_currency = models.CharField(max_length=3, default="usd")
-    ticket_capacity = models.PositiveIntegerField(null=True, blank=True)
 
     objects = SpaceQuerySet.as_manager()
 
@@ -99,11 +99,6 @@ class Space(models.Model):
             models.UniqueConstraint(fields=["host"], condition=models.Q(state="live"), name="space_one_live_per_host"),
             models.CheckConstraint(
                 condition=~models.Q(state="live") | models.Q(started_at__isnull=False), name="space_live_has_start"
-            ),
-            models.CheckConstraint(
-                condition=models.Q(is_ticketed=False)
-                | (models.Q(ticket_price__isnull=False) & models.Q(ticket_capacity__isnull=False)),
-                name="space_ticketed_has_price_and_capacity",
             ),
         ]
         indexes = [models.Index(fields=["state", "scheduled_for"])]

@@ -1,16 +1,19 @@
 """Telling people about Spaces: who hears about what, in batches, once.
 
-A transition enqueues one `fan_out_notifications` task after its transaction commits. That task only
-reads recipient ids, page by page, and enqueues one `deliver_notifications` task per page of
-SPACES_NOTIFY_BATCH_SIZE, so a host with 50,000 followers costs the request nothing and no task runs
-for minutes. Delivery is idempotent: notifications are inserted with ignore_conflicts against the
-(recipient, kind, space) constraint, and an e-mail is claimed (`emailed_at`) before it is sent.
+A transition records one `fan_out_notifications` job in its own transaction (the outbox, `jobs`), so the
+intent survives a broker outage; it is handed to Celery once that commits. The task only reads recipient
+ids, page by page, and records one `deliver_notifications` job per page of SPACES_NOTIFY_BATCH_SIZE, so a
+host with 50,000 followers costs the request nothing and no task runs for minutes. Delivery is
+idempotent: notifications are inserted with ignore_conflicts against the (recipient, kind, space)
+constraint, and an e-mail is claimed (`emailed_at`) before it is sent. One message that can never be sent
+(a bad header or address) is logged and skipped; the rest of its batch still goes out.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from smtplib import SMTPRecipientsRefused
 
 from django.conf import settings
 from django.core import mail
@@ -20,6 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+import jobs
 from accounts.models import Block, User
 
 from .models import Notification, Reminder, Space
@@ -28,16 +32,27 @@ logger = logging.getLogger(__name__)
 
 Kind = Notification.Kind
 FAN_OUT_KINDS = (Kind.HOST_LIVE, Kind.REMINDER, Kind.CANCELLED)
+FAN_OUT_TASK = "rooms.tasks.fan_out_notifications"
+DELIVER_TASK = "rooms.tasks.deliver_notifications"
+# Failures that belong to one message and will not change on a retry (BadHeaderError is a ValueError).
+UNSENDABLE = (ValueError, UnicodeError, SMTPRecipientsRefused)
 
 
 # --- Enqueueing (called from rooms.services inside their transaction) ---------------------------------
 
 
 def _enqueue(space: Space, kind: str) -> None:
-    from . import tasks  # tasks import this module
+    jobs.enqueue(FAN_OUT_TASK, space.pk, str(kind))
 
-    space_id = space.pk
-    transaction.on_commit(lambda: tasks.fan_out_notifications.delay(space_id, kind))
+
+def enqueue_batches(space: Space, kind: str) -> int:
+    """One delivery job per page of recipients, recorded together. Returns how many pages."""
+    with transaction.atomic():
+        pages = 0
+        for ids in recipient_id_batches(space, kind):
+            jobs.enqueue(DELIVER_TASK, space.pk, str(kind), ids)
+            pages += 1
+    return pages
 
 
 def enqueue_go_live(space: Space) -> None:
@@ -147,7 +162,7 @@ def _send_emails(space: Space, kind: str, ids: list[int]) -> int:
         return 0
     space_url = settings.SITE_URL.rstrip("/") + space.get_absolute_url()
     settings_url = settings.SITE_URL.rstrip("/") + reverse("accounts:edit_profile")
-    sent = 0
+    sent = done = 0  # done: sent or skipped as unsendable
     try:
         # One connection for the batch; one message at a time so that a failure part-way knows
         # exactly which e-mails went out.
@@ -167,11 +182,18 @@ def _send_emails(space: Space, kind: str, ids: list[int]) -> int:
                     headers={"List-Unsubscribe": f"<{settings_url}>"},
                     connection=connection,
                 )
-                message.send()
-                sent += 1
+                try:
+                    message.send()
+                except UNSENDABLE as exc:
+                    # Its claim stays: this one is never tried again, and the others still go out.
+                    logger.warning("notification %s: e-mail can't be sent, skipped: %r", notification.pk, exc)
+                else:
+                    sent += 1
+                done += 1
     except Exception:
-        # Release the claim on what was not sent, so that the task's retry sends exactly that.
-        unsent = [n.pk for n in claimed[sent:]]
+        # The mail server failed: release the claim on this message and the ones after it, so that the
+        # job's retry sends exactly those.
+        unsent = [n.pk for n in claimed[done:]]
         Notification.objects.filter(pk__in=unsent).update(emailed_at=None)
         logger.warning("space %s: %s e-mails failed, released for retry", space.pk, len(unsent))
         raise

@@ -1,17 +1,16 @@
 """Celery tasks: notification fan-out and the periodic jobs (named in settings.CELERY_BEAT_SCHEDULE).
 
 Tasks are thin: they load what they need and call rooms.notifications or rooms.services, where the
-rules live. Every task is safe to run twice (acks_late redelivers a task whose worker died).
+rules live. The notification tasks run through the outbox (jobs.enqueue), which retries them until they
+finish; every task is safe to run twice (acks_late redelivers a task whose worker died).
 """
 
 from __future__ import annotations
 
 import logging
-from smtplib import SMTPException
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
 from django.utils import timezone
 
 from . import notifications, services
@@ -19,24 +18,17 @@ from .models import Space
 
 logger = logging.getLogger(__name__)
 
-# Failures worth a retry: the database or the mail server was briefly unavailable.
-RETRYABLE = (OperationalError, SMTPException, ConnectionError, TimeoutError)
 
-
-@shared_task(autoretry_for=RETRYABLE, retry_backoff=True, max_retries=6)
+@shared_task
 def fan_out_notifications(space_id: int, kind: str) -> int:
-    """Split the recipients of one event into batches, one `deliver_notifications` task each."""
+    """Split the recipients of one event into batches, one `deliver_notifications` job each."""
     space = Space.objects.filter(pk=space_id).first()
     if space is None:
         return 0
-    batches = 0
-    for ids in notifications.recipient_id_batches(space, kind):
-        deliver_notifications.delay(space_id, kind, ids)
-        batches += 1
-    return batches
+    return notifications.enqueue_batches(space, kind)
 
 
-@shared_task(autoretry_for=RETRYABLE, retry_backoff=True, max_retries=6)
+@shared_task
 def deliver_notifications(space_id: int, kind: str, recipient_ids: list[int]) -> int:
     """Notify one batch (in-app and e-mail); idempotent, so a retry or a duplicate sends nothing twice."""
     return notifications.deliver(space_id, kind, recipient_ids)

@@ -1,5 +1,6 @@
-"""The Celery app. Tasks are enqueued with `transaction.on_commit`, so a worker never sees a row that
-the enqueuing transaction later rolled back."""
+"""The Celery app. Side effects are enqueued through the outbox (`jobs.enqueue`): written in the caller's
+transaction, handed to the broker once it commits, re-sent by the sweeper until a worker finishes them.
+Broker and beat settings are the CELERY_* names in settings.py (see docs/operations.md)."""
 
 import os
 

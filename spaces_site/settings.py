@@ -77,7 +77,9 @@ INSTALLED_APPS = [
     "channels",
     "allauth",
     "allauth.account",
+    "django_celery_beat",
     "spaces_site",
+    "jobs",
     "accounts",
     "rooms",
     "payments",
@@ -158,26 +160,54 @@ SITE_ID = 1
 # Embedded default: a filesystem broker, so `make run` can start a real worker with beat and periodic
 # jobs run without Redis or RabbitMQ.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+# Publishing gives up after one quick retry: side effects go through the outbox (jobs/), which keeps a
+# job the broker could not take and hands it over later, so a request never waits on a dead broker.
+_PUBLISH_FAILOVER = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+    **_PUBLISH_FAILOVER,
+    # Redis redelivers a message nobody acknowledged within this many seconds (a worker killed mid-task).
+    # It must exceed the longest task (CELERY_TASK_TIME_LIMIT), or a slow task is run twice. See
+    # docs/operations.md, "Money and jobs".
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "600"),
+    # Each worker looks for such messages every 5 s (kombu's default is about every 100 s).
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+    "socket_connect_timeout": 3,
+}
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "celery-broker"
     (_broker_dir / "out").mkdir(parents=True, exist_ok=True)
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **_PUBLISH_FAILOVER,
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when it finishes, not when it starts: a worker that dies mid-task leaves it for
+# another (at once when a pool child dies, after visibility_timeout when the whole worker does).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", "240")
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "300")
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "False")
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The schedule lives in the database (django-celery-beat), so beat needs no writable file: it starts on a
+# fresh checkout, and the admin shows when each job last ran.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The outbox (jobs/): how often the sweeper runs, how long a handed-over job may take before it is sent
+# again (doubling per attempt up to the maximum backoff), and when to give up on it.
+SPACES_JOBS_SWEEP_SECONDS = envint("SPACES_JOBS_SWEEP_SECONDS", "10")
+SPACES_JOBS_RETRY_AFTER = envint("SPACES_JOBS_RETRY_AFTER", "120")
+SPACES_JOBS_MAX_BACKOFF = envint("SPACES_JOBS_MAX_BACKOFF", "3600")
+SPACES_JOBS_MAX_ATTEMPTS = envint("SPACES_JOBS_MAX_ATTEMPTS", "20")
 CELERY_BEAT_SCHEDULE: dict = {
+    "sweep-jobs": {"task": "jobs.tasks.sweep", "schedule": float(SPACES_JOBS_SWEEP_SECONDS)},
     "end-overlong-spaces": {"task": "rooms.tasks.end_overlong_spaces", "schedule": 60.0},
     "cancel-no-show-spaces": {"task": "rooms.tasks.cancel_no_show_spaces", "schedule": 60.0},
     "release-expired-reservations": {"task": "payments.tasks.release_expired_reservations", "schedule": 60.0},
@@ -198,14 +228,19 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
-# allauth's defaults, stated so they are visible; "5/5m/key" means five failed logins per account.
+# allauth's defaults, stated so they are visible; "5/5m/key" means five failed logins per account. They
+# guard the admin too: /admin/login/ sends staff to allauth's log-in page (spaces_site/urls.py).
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "login": "30/m/ip",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
+    # Adding an address mails a stranger: allauth's 10 a minute would be 600 an hour per account.
+    "manage_email": "10/m/user,30/h/user",
 }
+# A few addresses per account, so that adding and removing cannot mail strangers in bulk.
+ACCOUNT_MAX_EMAIL_ADDRESSES = 3
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
@@ -274,6 +309,14 @@ SPACES_NO_SHOW_GRACE = timedelta(minutes=envint("SPACES_NO_SHOW_GRACE_MINUTES", 
 SPACES_NOTIFY_BATCH_SIZE = envint("SPACES_NOTIFY_BATCH_SIZE", "1000")
 SPACES_MAX_COHOSTS = envint("SPACES_MAX_COHOSTS", "2")
 SPACES_MAX_SPEAKERS = envint("SPACES_MAX_SPEAKERS", "10")
+# Abuse limits (0 turns one off): followers hear "is live" at most once per host per this many minutes
+# (reminder holders always hear), and a host creates at most this many Spaces in any hour.
+SPACES_GO_LIVE_NOTIFY_EVERY_MINUTES = envint("SPACES_GO_LIVE_NOTIFY_EVERY_MINUTES", "10")
+SPACES_MAX_SPACES_PER_HOUR = envint("SPACES_MAX_SPACES_PER_HOUR", "10")
+# New follows per user per hour (counted in the cache, so a follow/unfollow storm counts every follow).
+SPACES_MAX_FOLLOWS_PER_HOUR = envint("SPACES_MAX_FOLLOWS_PER_HOUR", "100")
+# Prometheus scrapes /metrics with "Authorization: Bearer <token>"; unset, /metrics answers 404.
+SPACES_METRICS_TOKEN = env("SPACES_METRICS_TOKEN")
 # A process's presence report older than this stops counting (a crashed Daphne drops out within it).
 SPACES_PRESENCE_TTL = envint("SPACES_PRESENCE_TTL", "30")
 

@@ -140,7 +140,7 @@ async def test_a_listener_may_not_publish_through_the_room(stage, alice, carol):
 async def test_a_ticketed_space_gives_no_media_without_a_ticket(alice, carol):
     def arrange():
         space = live_space(alice)
-        space.is_ticketed, space.ticket_price, space.ticket_capacity = True, 500, 100
+        space.is_ticketed = True
         space.save()
         return space
 

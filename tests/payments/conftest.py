@@ -134,14 +134,15 @@ def fake_stripe(fake_stripe_server, settings) -> FakeStripe:
 
 @pytest.fixture
 def make_space(db):
+    from payments.models import BoxOffice
     from rooms.models import Space
 
     def make(host, *, title: str = "Jazz night", price: int | None = 500, capacity: int = 10, **extra) -> Space:
-        fields = {"scheduled_for": timezone.now() + timedelta(days=1)}
+        fields = {"scheduled_for": timezone.now() + timedelta(days=1), "is_ticketed": price is not None, **extra}
+        space = Space.objects.create(host=host, title=title, **fields)
         if price is not None:
-            fields.update(is_ticketed=True, ticket_price=price, ticket_currency="usd", ticket_capacity=capacity)
-        fields.update(extra)
-        return Space.objects.create(host=host, title=title, **fields)
+            BoxOffice.objects.create(space=space, price=price, currency="usd", capacity=capacity)
+        return space
 
     return make
 

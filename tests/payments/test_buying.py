@@ -102,13 +102,40 @@ def test_when_stripe_is_down_the_seat_is_given_back(fake_stripe, space, buyer_cl
     assert seats_left(space) == 10
 
 
-def test_cancelling_checkout_releases_the_seat(fake_stripe, space, buyer_client, press_buy):
+def test_coming_back_from_checkout_changes_nothing_until_the_buyer_gives_up_the_seat(
+    fake_stripe, space, buyer_client, press_buy
+):
     session_id = press_buy(buyer_client, space)
-    response = buyer_client.get(f"/spaces/{space.pk}/tickets/cancelled/", follow=True)
+    page = buyer_client.get(f"/spaces/{space.pk}/tickets/cancelled/").content.decode()
+    assert "you were not charged" in page and "Give up my seat" in page
+    assert f'action="/spaces/{space.pk}/tickets/release/"' in page
+    assert Ticket.objects.get().state == Ticket.State.RESERVED  # a GET (a link, a prefetch) changes nothing
+    assert _session(fake_stripe, session_id)["status"] == "open"
+
+    response = buyer_client.post(f"/spaces/{space.pk}/tickets/release/", follow=True)
     assert "you were not charged" in response.content.decode()
     assert Ticket.objects.get().state == Ticket.State.EXPIRED
     assert _session(fake_stripe, session_id)["status"] == "expired"  # it can no longer be paid
     assert seats_left(space) == 10
+
+
+def test_releasing_a_seat_needs_a_post_and_a_csrf_token(fake_stripe, space, bob, press_buy):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(bob)
+    buyer = Client()
+    buyer.force_login(bob)
+    press_buy(buyer, space)
+    assert client.get(f"/spaces/{space.pk}/tickets/release/").status_code == 405
+    assert client.post(f"/spaces/{space.pk}/tickets/release/").status_code == 403
+    assert Ticket.objects.get().state == Ticket.State.RESERVED
+
+
+def test_every_state_changing_payments_url_refuses_a_get(fake_stripe, space, buyer_client, press_buy):
+    press_buy(buyer_client, space)
+    for action in ("buy", "release"):
+        assert buyer_client.get(f"/spaces/{space.pk}/tickets/{action}/").status_code == 405, action
+    assert Client().get("/payments/stripe/webhook/").status_code == 405
+    assert Ticket.objects.get().state == Ticket.State.RESERVED
 
 
 def test_after_an_expired_checkout_the_buyer_can_start_again(fake_stripe, space, buyer_client, press_buy):

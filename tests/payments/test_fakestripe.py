@@ -148,3 +148,44 @@ def test_the_hosted_page_pays_delivers_signed_webhooks_and_redirects(fake_stripe
         assert json.loads(_Receiver.received[-1][1])["api_version"]
     finally:
         server.shutdown()
+
+
+def test_latency_slows_matching_requests_and_a_change_releases_them(fake_stripe, client):
+    import threading
+
+    requests.post(fake_stripe.url + "/_fake/latency", data={"seconds": 30, "path": "/v1/checkout/sessions"})
+    answered = []
+    thread = threading.Thread(target=lambda: answered.append(client.v1.checkout.sessions.create(params=SESSION).id))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while requests.get(fake_stripe.url + "/_fake/latency").json()["waiting"] != 1:
+        assert time.monotonic() < deadline, "the request never waited"
+        time.sleep(0.05)
+    assert answered == []
+    client.v1.refunds.list(params={"limit": 1})  # other paths are not slowed
+    requests.post(fake_stripe.url + "/_fake/latency", data={"seconds": 0})
+    thread.join(timeout=5)
+    assert answered and answered[0].startswith("cs_test_")
+
+
+def test_a_second_request_with_a_key_still_in_flight_is_refused_with_409(fake_stripe, client):
+    import threading
+
+    requests.post(fake_stripe.url + "/_fake/latency", data={"seconds": 30, "method": "POST"})
+    first = threading.Thread(
+        target=lambda: client.v1.checkout.sessions.create(params=SESSION, options={"idempotency_key": "k-busy"})
+    )
+    first.start()
+    deadline = time.monotonic() + 5
+    while requests.get(fake_stripe.url + "/_fake/latency").json()["waiting"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    response = fake_stripe.http.post(
+        fake_stripe.url + "/v1/checkout/sessions",
+        data={"mode": "payment"},
+        headers={"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "k-busy"},
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["type"] == "idempotency_error"
+    requests.post(fake_stripe.url + "/_fake/latency", data={"seconds": 0})
+    first.join(timeout=5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from payments.models import Ticket
+from payments.models import BoxOffice, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -34,12 +34,24 @@ def test_the_host_makes_a_scheduled_space_ticketed(fake_stripe, make_space, alic
     space = make_space(alice, price=None)
     assert _save(host_client, space, "12.50", 40).status_code == 302
     space.refresh_from_db()
-    assert (space.is_ticketed, space.ticket_price, space.ticket_currency, space.ticket_capacity) == (
-        True,
-        1250,
-        "usd",
-        40,
-    )
+    office = BoxOffice.objects.get(space=space)
+    assert (space.is_ticketed, office.price, office.currency, office.capacity) == (True, 1250, "usd", 40)
+
+
+def test_making_it_free_removes_the_box_office(fake_stripe, space, host_client):
+    response = host_client.post(f"/spaces/{space.pk}/tickets/settings/", {"action": "disable"})
+    assert response.status_code == 302
+    space.refresh_from_db()
+    assert not space.is_ticketed and not BoxOffice.objects.filter(space=space).exists()
+    assert host_client.get(f"/spaces/{space.pk}/tickets/").status_code == 302  # no box office to show
+
+
+def test_the_database_refuses_a_box_office_without_a_price_or_seats(space):
+    from django.db import IntegrityError, transaction
+
+    for field, value in (("price", 0), ("capacity", 0), ("currency", "")):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            BoxOffice.objects.filter(space=space).update(**{field: value})
 
 
 @pytest.mark.parametrize("price", ["0.99", "999.01", "0"])
@@ -70,8 +82,8 @@ def test_after_a_sale_the_price_is_fixed_and_capacity_can_only_grow(
     assert "The price can" in _save(host_client, space, "9.00", 10).content.decode()
     assert "raise the number of tickets" in _save(host_client, space, "5.00", 5).content.decode()
     assert _save(host_client, space, "5.00", 20).status_code == 302
-    space.refresh_from_db()
-    assert (space.ticket_price, space.ticket_capacity) == (500, 20)
+    office = BoxOffice.objects.get(space=space)
+    assert (office.price, office.capacity) == (500, 20)
     response = host_client.post(f"/spaces/{space.pk}/tickets/settings/", {"action": "disable"})
     assert "stays ticketed" in response.content.decode()
 

@@ -7,9 +7,12 @@ from django.contrib.admin.sites import site
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import Client, RequestFactory
 
+from jobs import outbox
+from jobs.models import Job
 from payments import services
 from payments import stripe as stripe_api
 from payments.admin import TicketAdmin
+from payments.gate import TICKET_REQUIRED, ticket_refusal
 from payments.models import Ticket
 from payments.tasks import refund_cancelled_space
 from rooms import services as rooms_services
@@ -105,13 +108,47 @@ def test_a_refund_already_made_in_stripe_is_adopted(fake_stripe, sold_space):
     assert len(_refunds(fake_stripe, ticket)) == 1
 
 
-def test_the_task_retries_while_stripe_is_down(fake_stripe, sold_space, settings):
-    Space.objects.filter(pk=sold_space.pk).update(state=Space.State.CANCELLED)
-    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
-    assert refund_cancelled_space.autoretry_for == (stripe_api.StripeUnavailable,)
-    with pytest.raises(stripe_api.StripeUnavailable):
-        refund_cancelled_space.run(sold_space.pk)
-    assert Ticket.objects.filter(state=Ticket.State.REFUNDED).count() == 0
+def test_the_cancel_records_every_refund_and_its_job_in_its_own_transaction(
+    fake_stripe, sold_space, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        rooms_services.cancel_space(sold_space, sold_space.host)  # nothing has been handed to Celery yet
+    paid = Ticket.objects.filter(space=sold_space, state=Ticket.State.PAID)
+    assert paid.count() == 3 and all(t.refund_pending for t in paid)
+    assert {t.refund_reason for t in paid} == {Ticket.RefundReason.SPACE_CANCELLED}
+    jobs = Job.objects.unfinished().filter(task__startswith="payments.")
+    assert sorted(j.task for j in jobs) == ["payments.tasks.close_checkouts"] + ["payments.tasks.refund_ticket"] * 3
+    assert all(not _refunds(fake_stripe, t) for t in paid)  # Stripe is called after the commit, by the jobs
+
+
+def test_while_stripe_is_down_the_refund_waits_and_the_sweeper_finishes_it(
+    fake_stripe, sold_space, settings, django_capture_on_commit_callbacks
+):
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    _cancel(sold_space, django_capture_on_commit_callbacks)
+    pending = Ticket.objects.filter(space=sold_space, refund_requested_at__isnull=False)
+    assert pending.count() == 3 and not pending.filter(state=Ticket.State.REFUNDED).exists()
+    assert all("StripeUnavailable" in job.last_error for job in Job.objects.filter(task="payments.tasks.refund_ticket"))
+    assert ticket_refusal(sold_space, pending.first().buyer) == TICKET_REQUIRED  # a decided refund ends the ticket
+
+    settings.STRIPE_API_BASE = fake_stripe.url
+    Job.objects.update(next_attempt_at=Job.objects.first().created_at)  # the lease ran out
+    outbox.sweep()
+    for ticket in Ticket.objects.filter(space=sold_space, paid_at__isnull=False):
+        assert ticket.state == Ticket.State.REFUNDED
+        assert len(_refunds(fake_stripe, ticket)) == 1
+    assert not Job.objects.unfinished().exists()
+    assert outbox.sweep() == 0
+
+
+def test_staff_refund_ends_the_ticket_at_once(fake_stripe, sold_space):
+    ticket = Ticket.objects.filter(state=Ticket.State.PAID).first()
+    assert ticket_refusal(sold_space, ticket.buyer) is None
+    services.staff_refund(ticket)
+    ticket.refresh_from_db()
+    assert (ticket.state, ticket.refund_reason) == (Ticket.State.REFUNDED, Ticket.RefundReason.STAFF)
+    assert ticket_refusal(sold_space, ticket.buyer) == TICKET_REQUIRED
+    assert Notification.objects.filter(recipient=ticket.buyer, kind=Notification.Kind.TICKET).exists()
 
 
 def test_a_payment_that_lands_after_the_cancel_is_refunded(fake_stripe, sold_space, django_capture_on_commit_callbacks):

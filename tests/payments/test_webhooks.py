@@ -150,3 +150,78 @@ def test_when_stripe_is_unreachable_the_event_is_kept_for_redelivery(fake_stripe
     settings.STRIPE_API_BASE = fake_stripe.url
     assert _post(body, header).status_code == 200  # Stripe's redelivery
     assert _ticket(space).state == Ticket.State.PAID
+
+
+# -- signed, but not an event we can read -------------------------------------------------------------
+def _signed_post(event) -> tuple[int, bytes]:
+    body = json.dumps(event)
+    response = _post(body, signature_header(body, WEBHOOK_SECRET))
+    return response.status_code, response.content
+
+
+def _completed(**changes) -> dict:
+    event = {"id": "evt_malformed_1", "object": "event", "type": "checkout.session.completed", "data": {}}
+    event.update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"object": None}, {"object": "cs_test_123"}, {"object": ["x"]}, {"object": {}}, {"object": {"id": 7}}],
+    ids=["no object", "null object", "string object", "list object", "no id", "id not a string"],
+)
+def test_a_signed_event_without_a_usable_object_is_refused_and_recorded(fake_stripe, space, paid_session, data):
+    status, body = _signed_post(_completed(data=data))
+    assert (status, body) == (400, b"malformed")
+    stored = WebhookEvent.objects.get()
+    assert stored.processed_at is not None and stored.error.startswith("malformed")  # the operator sees it
+    assert _signed_post(_completed(data=data)) == (200, b"duplicate")  # Stripe's retry changes nothing
+    assert _ticket(space).state == Ticket.State.RESERVED
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"id": 12}, {"id": {"x": 1}}, {"id": ""}, {"type": None}, {"type": ["checkout.session.completed"]}],
+    ids=["int id", "object id", "empty id", "null type", "list type"],
+)
+def test_a_signed_event_without_an_id_or_type_is_refused_and_nothing_is_written(fake_stripe, changes):
+    status, _ = _signed_post(_completed(data={"object": {"id": "cs_test_1"}}, **changes))
+    assert status == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_refund_event_with_a_strange_payment_intent_is_refused(fake_stripe):
+    event = {"id": "evt_refund_1", "type": "charge.refunded", "data": {"object": {"payment_intent": ["pi_1"]}}}
+    assert _signed_post(event)[0] == 400
+    assert WebhookEvent.objects.get().error.startswith("malformed")
+
+
+def test_an_event_type_we_ignore_needs_no_object(fake_stripe):
+    assert _signed_post({"id": "evt_other", "type": "customer.created", "data": {}}) == (200, b"ignored")
+
+
+def test_a_signed_body_that_is_not_an_object_is_refused(fake_stripe):
+    for body in ("[1, 2]", '"evt"', "null"):
+        assert _post(body, signature_header(body, WEBHOOK_SECRET)).status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_no_transaction_is_open_while_the_webhook_asks_stripe(fake_stripe, space, paid_session, monkeypatch):
+    """The handler fetches the session with no transaction (and so no row lock) open: a slow Stripe holds
+    nothing up. Django's test transaction is the one atomic block allowed here."""
+    from django.db import connection
+
+    from payments import stripe as stripe_api
+
+    real_retrieve = stripe_api.retrieve_checkout_session
+    depth = []
+
+    def retrieve(session_id):
+        depth.append(len(connection.atomic_blocks))
+        return real_retrieve(session_id)
+
+    monkeypatch.setattr(stripe_api, "retrieve_checkout_session", retrieve)
+    baseline = len(connection.atomic_blocks)
+    assert fake_stripe.deliver(fake_stripe.event("checkout.session.completed", paid_session)).status_code == 200
+    assert depth == [baseline]
+    assert _ticket(space).state == Ticket.State.PAID
