@@ -1,6 +1,7 @@
 from django import forms
 
 from .models import User, handle_validator
+from .validators import single_line_text
 
 
 def clean_new_handle(handle: str, instance: User | None = None) -> str:
@@ -22,7 +23,7 @@ class SignupForm(forms.Form):
         help_text="3–15 letters, digits or underscores. People find you by it.",
         widget=forms.TextInput(attrs={"autocomplete": "username", "placeholder": "your_handle"}),
     )
-    display_name = forms.CharField(max_length=50, required=False, label="Name")
+    display_name = forms.CharField(max_length=50, required=False, label="Name", validators=[single_line_text])
 
     field_order = ["email", "handle", "display_name", "password1", "password2"]
 

@@ -8,7 +8,10 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-HANDLE_RE = r"^[A-Za-z0-9_]{3,15}$"
+from .validators import multiline_text, single_line_text
+
+# \Z, not $: `$` also matches before a trailing newline, which would let "alice\n" through.
+HANDLE_RE = r"^[A-Za-z0-9_]{3,15}\Z"
 handle_validator = RegexValidator(HANDLE_RE, "A handle has 3 to 15 characters: letters, digits and underscores.")
 
 
@@ -26,8 +29,8 @@ class SpacesUserManager(UserManager):
 
 class User(AbstractUser):
     handle = models.CharField(max_length=15, validators=[handle_validator], help_text="Your @handle.")
-    display_name = models.CharField(max_length=50, blank=True)
-    bio = models.CharField(max_length=160, blank=True)
+    display_name = models.CharField(max_length=50, blank=True, validators=[single_line_text])
+    bio = models.CharField(max_length=160, blank=True, validators=[multiline_text])
     email = models.EmailField("email address", unique=True)
     email_notifications = models.BooleanField(
         default=True, help_text="E-mail me when a host I follow goes live or a Space I set a reminder for starts."

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
-from . import signals
+from . import ratelimit, signals
 from .models import Block, Follow, User
 
 
@@ -27,6 +28,11 @@ def follow(follower: User, followee: User) -> bool:
         raise AccountError(f"@{followee.handle} has blocked you.")
     if is_blocked(follower, followee):
         raise AccountError(f"You have blocked @{followee.handle}. Unblock them first.")
+    if Follow.objects.filter(follower=follower, followee=followee).exists():
+        return False
+    # Counted per new follow, so that a follow/unfollow storm is held back as much as a mass-follow.
+    if not ratelimit.allow("follow", follower.pk, limit=settings.SPACES_MAX_FOLLOWS_PER_HOUR, window=3600):
+        raise AccountError("You've followed a lot of people in the last hour. Try again later.")
     try:
         with transaction.atomic():
             _, created = Follow.objects.get_or_create(follower=follower, followee=followee)

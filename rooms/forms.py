@@ -8,6 +8,8 @@ from datetime import datetime
 from django import forms
 from django.utils import timezone
 
+from accounts.validators import multiline_text, single_line_text
+
 from .models import Space, Topic
 
 WHEN_NOW = "now"
@@ -19,11 +21,13 @@ class SpaceForm(forms.Form):
 
     title = forms.CharField(
         max_length=Space._meta.get_field("title").max_length,
+        validators=[single_line_text],
         widget=forms.TextInput(attrs={"placeholder": "What do you want to talk about?", "autofocus": True}),
     )
     description = forms.CharField(
         required=False,
         max_length=Space._meta.get_field("description").max_length,
+        validators=[multiline_text],
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Optional. Links are fine."}),
         help_text="Up to 280 characters.",
     )

@@ -7,6 +7,7 @@ that talks to the outside world (room broadcast, Celery fan-out) until that tran
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -15,11 +16,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import ratelimit
 from accounts.models import Follow, User
+from accounts.validators import describe, first_refused_character
 
 from . import notifications, signals
 from .access import can_view
-from .models import Participant, Reminder, Space, SpaceStateError, Topic
+from .models import Notification, Participant, Reminder, Space, SpaceStateError, Topic
 
 
 class RoomError(Exception):
@@ -38,6 +41,10 @@ ENDED_BY_HOST = "ended_by_host"
 ENDED_BY_STAFF = "ended_by_staff"
 ENDED_MAX_DURATION = "max_duration"
 ENDED_HOST_BANNED = "host_banned"
+
+# Every edit of a live Space is sent to everyone in its room: a host may make this many per window.
+LIVE_EDITS_PER_WINDOW = 10
+LIVE_EDIT_WINDOW_SECONDS = 600
 
 
 # --- Hosting gate ------------------------------------------------------------------------------------
@@ -74,7 +81,15 @@ def _check_can_host(user: User) -> None:
 # --- Input rules --------------------------------------------------------------------------------------
 
 
+def _check_printable(text: str, field: str, *, multiline: bool) -> None:
+    # Control characters break the e-mail headers these end up in, and hide or disguise text.
+    char = first_refused_character(text, multiline=multiline)
+    if char is not None:
+        raise RoomError(f"The {field} can't contain {describe(char)}.", field=field)
+
+
 def _clean_title(title: str) -> str:
+    _check_printable(title, "title", multiline=False)
     title = " ".join(title.split())
     if not title:
         raise RoomError("Give your Space a title.", field="title")
@@ -86,6 +101,7 @@ def _clean_title(title: str) -> str:
 
 def _clean_description(description: str) -> str:
     description = description.strip()
+    _check_printable(description, "description", multiline=True)
     max_length = Space._meta.get_field("description").max_length
     if len(description) > max_length:
         raise RoomError(f"A description has at most {max_length} characters.", field="description")
@@ -110,6 +126,49 @@ def _check_schedule(when: datetime | None, now: datetime) -> datetime:
     if when > now + timedelta(days=max_days):
         raise RoomError(f"You can schedule a Space up to {max_days} days ahead.", field="scheduled_for")
     return when
+
+
+# --- Rate limits -------------------------------------------------------------------------------------
+# Creating Spaces and telling followers are limited from the database: the limits hold across every
+# Daphne process, survive a cache flush, and are decided in the transaction that makes the change.
+
+
+def _check_creation_rate(host: User, now: datetime) -> None:
+    """At most SPACES_MAX_SPACES_PER_HOUR new Spaces per host in any hour (0 turns the limit off).
+
+    Cancelled and ended Spaces count too, or create-and-cancel would go round it.
+    """
+    limit = settings.SPACES_MAX_SPACES_PER_HOUR
+    if limit <= 0:
+        return
+    # Two creations by one host at once queue here, so they cannot both take the last place. NO KEY
+    # UPDATE does not block the foreign-key checks of the host's other writes (starting a Space, say).
+    list(User.objects.select_for_update(no_key=True).filter(pk=host.pk).values_list("pk", flat=True))
+    recent = Space.objects.filter(host=host, created_at__gt=now - timedelta(hours=1))
+    if recent.count() < limit:
+        return
+    oldest = recent.order_by("created_at").values_list("created_at", flat=True)[0]
+    wait_minutes = min(60, max(1, math.ceil((oldest + timedelta(hours=1) - now).total_seconds() / 60)))
+    raise RoomError(
+        f"You've created {limit} Space{'s' if limit != 1 else ''} in the last hour, the most allowed. "
+        f"You can create another in {wait_minutes} minute{'s' if wait_minutes != 1 else ''}."
+    )
+
+
+def _followers_heard_recently(space: Space, now: datetime) -> bool:
+    """Whether the host went live with another Space in the last SPACES_GO_LIVE_NOTIFY_EVERY_MINUTES.
+
+    Followers then heard "is live" already (or it was held back for the same reason): at most one such
+    fan-out per host per period, however fast a host starts and ends Spaces.
+    """
+    minutes = settings.SPACES_GO_LIVE_NOTIFY_EVERY_MINUTES
+    if minutes <= 0:
+        return False
+    return (
+        Space.objects.filter(host_id=space.host_id, started_at__gt=now - timedelta(minutes=minutes))
+        .exclude(pk=space.pk)
+        .exists()
+    )
 
 
 def _check_host(space: Space, actor: User) -> None:
@@ -173,6 +232,7 @@ def create_space(
     if not start_now:
         scheduled_for = _check_schedule(scheduled_for, now)
     with transaction.atomic():
+        _check_creation_rate(host, now)
         if start_now:
             _check_not_live_elsewhere(host)
         space = Space.objects.create(
@@ -201,6 +261,10 @@ def update_space(
     with transaction.atomic():
         locked = _locked(space)
         _check_can_edit(locked, actor)  # again on the current row: it may have ended, or changed hands
+        if locked.is_live and not ratelimit.allow(
+            "live_edit", locked.pk, limit=LIVE_EDITS_PER_WINDOW, window=LIVE_EDIT_WINDOW_SECONDS
+        ):
+            raise RoomError("You've edited this live Space many times in the last few minutes. Try again later.")
         fields = ["title", "description"]
         if locked.is_scheduled and scheduled_for is not None and scheduled_for != locked.scheduled_for:
             locked.scheduled_for = _check_schedule(scheduled_for, timezone.now())
@@ -236,7 +300,11 @@ def _go_live(space: Space, now: datetime) -> None:
         defaults={"role": Participant.Role.HOST, "is_muted": True, "removed_at": None},
     )
     signals.space_started.send(sender=Space, space=space)
-    notifications.enqueue_go_live(space)
+    if _followers_heard_recently(space, now):
+        # People who set a reminder for this Space asked to hear about it: they always do.
+        notifications._enqueue(space, Notification.Kind.REMINDER)
+    else:
+        notifications.enqueue_go_live(space)
 
 
 def start_space(space: Space, actor: User) -> Space:

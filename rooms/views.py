@@ -25,6 +25,7 @@ from .pages import live_room_door
 LIVE_LIMIT = 60
 UPCOMING_LIMIT = 24
 SEARCH_LIMIT = 30
+SEARCH_MAX_LENGTH = 100  # people type a few words; a 10 KB term would cost every LIKE below
 NOTIFICATIONS_PAGE_SIZE = 30
 
 
@@ -59,7 +60,7 @@ def topic(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()
+    q = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
     context: dict = {"q": q}
     if q:
         term = q.lstrip("@#")

@@ -1,10 +1,17 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
 from .health import healthz
+from .metrics import metrics
+
+# Staff log in through allauth's login page, like everyone else, so its failed-login limits (kept in the
+# cache: Redis in production) guard the admin too. /admin/login/ only redirects there; it checks no password.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

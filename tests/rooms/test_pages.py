@@ -234,6 +234,33 @@ def test_a_second_live_space_is_refused_with_a_message(client, alice):
     assert "already live in “First”" in page and Space.objects.count() == 1
 
 
+def test_a_title_with_a_line_break_is_refused_under_the_title_field(client, alice):
+    client.force_login(alice)
+    response = client.post("/spaces/new/", {"title": "Hello\nBcc: all@example.com", "when": "now"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["title"] == ["This can't contain a line break. Type it again without it."]
+    assert not Space.objects.exists()
+
+
+def test_a_description_keeps_its_line_breaks(client, alice):
+    client.force_login(alice)
+    client.post("/spaces/new/", {"title": "Notes", "description": "one\r\ntwo", "when": "now"})
+    assert Space.objects.get().description.splitlines() == ["one", "two"]
+
+
+def test_creating_past_the_hourly_limit_shows_why_and_creates_nothing(client, settings, alice):
+    settings.SPACES_MAX_SPACES_PER_HOUR = 2
+    client.force_login(alice)
+    later = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    for title in ("One", "Two"):
+        client.post("/spaces/new/", {"title": title, "when": "later", "scheduled_for": later})
+    response = client.post("/spaces/new/", {"title": "Three", "when": "now"})
+    assert response.status_code == 200
+    assert "You&#x27;ve created 2 Spaces in the last hour" in text(response)
+    assert response.context["form"].non_field_errors()
+    assert list(Space.objects.values_list("title", flat=True).order_by("title")) == ["One", "Two"]
+
+
 def test_the_host_edits_a_space(client, alice):
     space = make_space(alice)
     client.force_login(alice)
@@ -334,6 +361,13 @@ def test_search_hides_the_blockers_spaces(logged_in, alice, bob):
     make_space(alice, "live", title="Jazz hour")
     accounts.block(alice, bob)
     assert "Jazz hour" not in text(logged_in.get("/search/", {"q": "jazz"}))
+
+
+def test_a_very_long_search_is_cut_to_a_hundred_characters(client, alice):
+    make_space(alice, title="Jazz hour")
+    response = client.get("/search/", {"q": "Jazz" + "z" * 10_000})
+    assert response.status_code == 200
+    assert response.context["q"] == ("Jazz" + "z" * 10_000)[:100]
 
 
 def test_an_empty_search_shows_the_box(client):
@@ -439,7 +473,10 @@ def test_times_are_shown_in_utc_without_script(client, alice):
 
 def test_a_ticketed_space_page_offers_a_ticket(logged_in, alice):
     space = make_space(alice, "live", title="Paid talk")
-    Space.objects.filter(pk=space.pk).update(is_ticketed=True, ticket_price=500, ticket_capacity=10)
+    from payments.models import BoxOffice
+
+    Space.objects.filter(pk=space.pk).update(is_ticketed=True)
+    BoxOffice.objects.create(space=space, price=500, currency="usd", capacity=10)
     page = text(logged_in.get(space.get_absolute_url()))
     assert "Ticketed Space" in page and "Get a ticket" in page
 
