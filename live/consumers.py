@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import re
 import time
 from collections.abc import Callable
-from typing import Any
 
+import msgspec
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
@@ -24,68 +22,10 @@ from django.contrib.auth.models import AnonymousUser
 from rooms.services import RoomError
 
 from . import hub as hubs
-from . import stage
-from .events import dumps
+from . import protocol, stage, state
 from .media_port import MediaError, negotiate
 
 logger = logging.getLogger(__name__)
-
-MAX_FRAME = 16 * 1024
-MAX_SDP = 12 * 1024
-HANDLE_RE = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
-# A client may send this many messages per RATE_WINDOW seconds; more is answered with an error.
-RATE_LIMIT = 20
-RATE_WINDOW = 5.0
-
-CLOSE_REFUSED = 4003
-CLOSE_NOT_FOUND = 4004
-CLOSE_TOO_BIG = 1009
-
-
-class BadMessage(ValueError):
-    """The message does not fit the protocol; str() is the reason sent back."""
-
-
-def _validate_argument(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise BadMessage(f"“{name}” must be a string.")
-    if name == "user" and not HANDLE_RE.match(value):
-        raise BadMessage("“user” must be a handle.")
-    if name == "emoji" and len(value) > 16:
-        raise BadMessage("“emoji” is too long.")
-    return value
-
-
-def parse(text: str) -> tuple[str, dict[str, str]]:
-    """A client frame -> (action, arguments). Raises BadMessage."""
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise BadMessage("The message isn't valid JSON.") from None
-    if not isinstance(message, dict):
-        raise BadMessage("A message is a JSON object.")
-    action = message.get("action")
-    if not isinstance(action, str):
-        raise BadMessage("A message needs an “action”.")
-    if action in stage.ACTIONS:
-        spec = stage.ACTIONS[action].arguments
-    elif action == "snapshot":
-        spec = {}
-    elif action == "webrtc_offer":
-        spec = {"sdp": True, "type": True}
-    else:
-        raise BadMessage(f"Unknown action “{action[:40]}”.")
-    arguments = {}
-    for name, value in message.items():
-        if name == "action":
-            continue
-        if name not in spec:
-            raise BadMessage(f"Unexpected field “{name[:40]}”.")
-        arguments[name] = _validate_argument(name, value)
-    for name, required in spec.items():
-        if required and name not in arguments:
-            raise BadMessage(f"“{name}” is missing.")
-    return action, arguments
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -110,10 +50,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.resync_task: asyncio.Task | None = None
         self.sent_times: list[float] = []
         await self.accept()
-        refusal = await database_sync_to_async(stage.connect_refusal)(self.space_id, self.user)
+        refusal = await database_sync_to_async(state.connect_refusal)(self.space_id, self.user)
         if refusal:
             await self._error("connect", refusal)
-            code = CLOSE_NOT_FOUND if refusal == "This Space doesn't exist." else CLOSE_REFUSED
+            code = protocol.CLOSE_NOT_FOUND if refusal == "This Space doesn't exist." else protocol.CLOSE_REFUSED
             await self.close_from_hub(code)
             return
         self.hub = await hubs.join(self.space_id, self)
@@ -156,17 +96,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.ready = False
             self.fast_write = None
             try:
-                state = await database_sync_to_async(stage.snapshot)(self.space_id, self.user)
+                room = await database_sync_to_async(state.snapshot)(self.space_id, self.user)
             finally:
                 pending, self.pending = self.pending, []
             if self.hub is not None:
-                self.hub.note_seq(self.space_id, state["seq"])
+                self.hub.note_seq(self.space_id, room.seq)
                 count = self.hub.listener_count(self.space_id)
                 if count is not None:
-                    state["listener_count"] = count
-            me = state["me"]
-            self.is_moderator = bool(me and me["role"] in stage.MODERATOR_ROLES)
-            await self.base_send({"type": "websocket.send", "text": dumps(state)})
+                    room.listener_count = count
+            self.is_moderator = bool(room.me and room.me.role in protocol.MODERATOR_ROLES)
+            await self.base_send({"type": "websocket.send", "text": protocol.encode(room)})
             # Deltas that arrived while the snapshot was read: the client drops those it already has.
             for text in pending:
                 await self.base_send({"type": "websocket.send", "text": text})
@@ -204,71 +143,59 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self._error(None, "Binary frames aren't part of the protocol.")
             return
-        if len(text_data) > MAX_FRAME or len(text_data.encode()) > MAX_FRAME:
-            await self._error(None, "The message is larger than 16 KiB.")
-            await self.close_from_hub(CLOSE_TOO_BIG)
-            return
         if self._over_rate():
             await self._error(None, "Slow down: too many messages.")
             return
         try:
-            action, arguments = parse(text_data)
-        except BadMessage as exc:
-            await self._error(_action_name(text_data), str(exc))
+            action = protocol.decode_frame(text_data)
+        except protocol.TooBig as exc:
+            await self._error(None, str(exc))
+            await self.close_from_hub(protocol.CLOSE_TOO_BIG)
             return
+        except protocol.BadMessage as exc:
+            await self._error(exc.action, str(exc))
+            return
+        name = protocol.action_name(action)
         try:
-            await self._dispatch(action, arguments)
+            await self._dispatch(action)
         except RoomError as exc:
-            await self._error(action, str(exc))
+            await self._error(name, str(exc))
         except Exception:
-            logger.exception("room action %s failed", action)
-            await self._error(action, "Something went wrong. Try again.")
+            logger.exception("room action %s failed", name)
+            await self._error(name, "Something went wrong. Try again.")
 
-    async def _dispatch(self, action: str, arguments: dict[str, str]) -> None:
-        if action == "snapshot":
+    async def _dispatch(self, action: protocol.Action) -> None:
+        if isinstance(action, protocol.actions.Snapshot):
             await self.send_snapshot()
-            return
-        if action == "webrtc_offer":
-            await self._webrtc_offer(arguments)
-            return
-        if not self.user.is_authenticated:
-            raise RoomError("Log in to take part.")
-        function = stage.ACTIONS[action].function
-        await database_sync_to_async(function)(self.space_id, self.user, **arguments)
+        elif isinstance(action, protocol.actions.WebrtcOffer):
+            await self._webrtc_offer(action)
+        else:
+            await database_sync_to_async(stage.perform)(self.space_id, self.user, action)
 
-    async def _webrtc_offer(self, arguments: dict[str, str]) -> None:
-        if arguments["type"] != "offer" or len(arguments["sdp"]) > MAX_SDP:
+    async def _webrtc_offer(self, offer: protocol.actions.WebrtcOffer) -> None:
+        if offer.type != "offer":
             raise RoomError("Send an SDP offer.")
-        refusal = await database_sync_to_async(stage.connect_refusal)(self.space_id, self.user)
+        refusal = await database_sync_to_async(state.connect_refusal)(self.space_id, self.user)
         if refusal:
             raise RoomError(refusal)
         try:
-            answer = await negotiate(self.space_id, self.user_id, arguments["sdp"], arguments["type"])
+            answer = await negotiate(self.space_id, self.user_id, offer.sdp, offer.type)
         except MediaError as exc:  # its reason is fit to show
             raise RoomError(str(exc)) from None
-        await self._send_event("webrtc_answer", {"sdp": answer["sdp"], "type": answer.get("type", "answer")})
+        await self._send(protocol.WebrtcAnswer(sdp=answer["sdp"], type=answer.get("type", "answer")))
 
     # --- replies ------------------------------------------------------------------------------------------
 
-    async def _send_event(self, event: str, data: dict) -> None:
+    async def _send(self, event: protocol.Event) -> None:
         seq = self.hub.last_seq(self.space_id) if self.hub else 0
-        await self.base_send({"type": "websocket.send", "text": dumps({"event": event, "seq": seq, **data})})
+        text = protocol.encode(msgspec.structs.replace(event, seq=seq))
+        await self.base_send({"type": "websocket.send", "text": text})
 
     async def _error(self, action: str | None, reason: str) -> None:
-        await self._send_event("error", {"action": action, "reason": reason})
+        await self._send(protocol.Error(action=action, reason=reason))
 
     def _over_rate(self) -> bool:
         now = time.monotonic()
-        self.sent_times = [t for t in self.sent_times if now - t < RATE_WINDOW]
+        self.sent_times = [t for t in self.sent_times if now - t < protocol.RATE_WINDOW]
         self.sent_times.append(now)
-        return len(self.sent_times) > RATE_LIMIT
-
-
-def _action_name(text: str) -> str | None:
-    # Name the action in the error when the frame had one, without trusting anything else in it.
-    try:
-        message = json.loads(text)
-    except ValueError:
-        return None
-    action = message.get("action") if isinstance(message, dict) else None
-    return action[:40] if isinstance(action, str) else None
+        return len(self.sent_times) > protocol.RATE_LIMIT

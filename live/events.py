@@ -1,45 +1,45 @@
-"""Room events to live clients: numbered, serialised once, sent after commit.
+"""Room events to live clients: numbered in the transaction, serialised once, sent after commit.
 
-A delta is `{"event": name, "seq": n, ...}` where `n` counts per Space (Redis INCR when REDIS_URL is set,
-so every Daphne process agrees; a process-local counter on the embedded default). It travels on the
-channel-layer group `room_group(space_id)` as
+A delta (live.protocol.Delta) takes its seq from `RoomSequence` inside the transaction that changes the
+room, so the numbers follow commit order across every process, and goes out once that transaction
+commits. It travels on the channel-layer group `room_group(space_id)` as
 
-    {"type": "room.event", "space_id": id, "event": {...}, "text": "<the JSON, serialised once>",
-     "audience": {"moderators": bool, "user_ids": [...]}  # only for events some people may not see
-    }
+    {"type": "room.event", "space_id": id, "seq": n, "text": "<the JSON, serialised once>",
+     "audience": null | {"moderators": bool, "user_ids": [...]}, "stub": "<noop JSON>" | null,
+     "sockets": [<socket effects>], "media": null | "refresh" | "remove_user" | "end_room",
+     "user_id": <whom a remove_user is about> | null}
 
-Each Daphne process has one hub in that group (live.hub), which writes `text` to its local sockets; the
-media engine, also in the group, reads `event`. Volatile events (speaking levels, reactions) go as
-`{"type": "room.volatile", ...}` and take no seq: they may be dropped or coalesced.
+Each Daphne process has one hub in that group (live.hub): it writes `text` to its local sockets (`stub`
+to those outside the audience) and carries out `sockets`; the media engine, also in the group, carries
+out `media`. Volatile events (speaking levels, reactions) take no seq and may be dropped or coalesced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+
+from . import protocol
+from .models import RoomSequence
 
 logger = logging.getLogger(__name__)
 
 # Every hub joins this group once, for messages addressed to a process rather than a room (logout).
 HUBS_GROUP = "room-hubs"
-SEQ_KEY = "spaces:seq:{space_id}"
-SEQ_TTL = 7 * 24 * 3600
 
 
 def room_group(space_id: int) -> str:
     return f"space-{space_id}"
 
 
-async def receive_forever(layer, channel: str, reader: str) -> AsyncIterator[dict]:
+async def receive_forever(layer: Any, channel: str, reader: str) -> AsyncIterator[dict]:
     """Every message sent to `channel`, for as long as the caller iterates. A failed read (Redis
     restarting, say) is logged and retried shortly: it must not end the hub's or a media worker's loop."""
     while True:
@@ -52,84 +52,68 @@ async def receive_forever(layer, channel: str, reader: str) -> AsyncIterator[dic
         yield message
 
 
-def dumps(message: dict) -> str:
-    # Compact and with real characters (emoji), the same bytes for every socket.
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-
-
 # --- Sequence numbers ------------------------------------------------------------------------------
 
-
-class _LocalSeq:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[int, int] = {}
-
-    def next(self, space_id: int) -> int:
-        with self._lock:
-            value = self._values.get(space_id, 0) + 1
-            self._values[space_id] = value
-            return value
-
-    def current(self, space_id: int) -> int:
-        return self._values.get(space_id, 0)
-
-
-class _RedisSeq:
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._client = redis.Redis.from_url(url)
-
-    def next(self, space_id: int) -> int:
-        key = SEQ_KEY.format(space_id=space_id)
-        with self._client.pipeline() as pipe:
-            pipe.incr(key)
-            pipe.expire(key, SEQ_TTL)
-            value, _ = pipe.execute()
-        return int(value)
-
-    def current(self, space_id: int) -> int:
-        return int(self._client.get(SEQ_KEY.format(space_id=space_id)) or 0)
-
-
-_seq: _LocalSeq | _RedisSeq | None = None
-_seq_lock = threading.Lock()
-
-
-def _sequence() -> _LocalSeq | _RedisSeq:
-    global _seq
-    if _seq is None:
-        with _seq_lock:
-            if _seq is None:
-                _seq = _RedisSeq(settings.REDIS_URL) if settings.REDIS_URL else _LocalSeq()
-    return _seq
+# One statement, on PostgreSQL and SQLite alike; the table name is our own model's, never input.
+_TABLE = RoomSequence._meta.db_table
+_NEXT_SEQ_SQL = (
+    f"INSERT INTO {_TABLE} (space_id, last_seq) VALUES (%s, 1) "  # noqa: S608
+    f"ON CONFLICT (space_id) DO UPDATE SET last_seq = {_TABLE}.last_seq + 1 RETURNING last_seq"
+)
 
 
 def next_seq(space_id: int) -> int:
-    return _sequence().next(space_id)
+    """Take the room's next seq. The row stays locked until the caller's transaction ends, so a second
+    writer waits here and gets the number after ours: seq order is commit order."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("a delta's seq is taken inside the transaction that changes the room")
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_SEQ_SQL, [space_id])
+        return int(cursor.fetchone()[0])
 
 
 def current_seq(space_id: int) -> int:
-    """The seq of the last delta sent for this Space (a snapshot reads it *before* the database)."""
-    return _sequence().current(space_id)
+    """The seq of the last committed delta (a snapshot reads it *before* the room's state)."""
+    return RoomSequence.objects.filter(space_id=space_id).values_list("last_seq", flat=True).first() or 0
 
 
-# --- Sending ---------------------------------------------------------------------------------------
+# --- Sending -----------------------------------------------------------------------------------------
 
 
-def build_event(space_id: int, event: str, data: dict | None = None, *, audience: dict | None = None) -> dict:
-    """Number and serialise one delta; the channel-layer message that carries it."""
-    body: dict[str, Any] = {"event": event, "seq": next_seq(space_id), **(data or {})}
-    message: dict[str, Any] = {"type": "room.event", "space_id": space_id, "event": body, "text": dumps(body)}
-    if audience is not None:
-        message["audience"] = audience
+def build_message(space_id: int, delta: protocol.Delta) -> dict[str, Any]:
+    """The channel-layer message that carries one numbered delta and its instructions."""
+    audience = delta.audience()
+    user_id = getattr(delta, "user_id", None)
+    return {
+        "type": "room.event",
+        "space_id": space_id,
+        "seq": delta.seq,
+        "text": protocol.encode(delta),
+        "audience": None if audience is None else msgspec.to_builtins(audience),
         # Everyone else still learns that the seq moved on, so nobody mistakes it for a lost message.
-        message["stub"] = dumps({"event": "noop", "seq": body["seq"]})
-    return message
+        "stub": None if audience is None else protocol.encode(protocol.Noop(seq=delta.seq)),
+        "sockets": msgspec.to_builtins(delta.socket_effects()),
+        "media": delta.media_effect(),
+        "user_id": user_id,
+    }
 
 
-def _group_send(group: str, message: dict) -> None:
+def emit(space_id: int, delta: protocol.Delta) -> None:
+    """Number `delta` now, in the caller's transaction (which holds the Space row), and send it to the
+    room once that transaction commits. Nothing is sent if it rolls back."""
+    numbered = msgspec.structs.replace(delta, seq=next_seq(space_id))
+    message = build_message(space_id, numbered)
+    transaction.on_commit(lambda: send_now(space_id, message))
+
+
+def send_now(space_id: int, message: dict[str, Any]) -> None:
+    try:
+        _group_send(room_group(space_id), message)
+    except Exception:  # a lost event costs clients a resync, never the action that caused it
+        logger.exception("could not send seq %s to space %s", message.get("seq"), space_id)
+
+
+def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -142,34 +126,27 @@ def _group_send(group: str, message: dict) -> None:
         loop.create_task(layer.group_send(group, message))
 
 
-def send_now(space_id: int, event: str, data: dict | None = None, *, audience: dict | None = None) -> None:
-    try:
-        _group_send(room_group(space_id), build_event(space_id, event, data, audience=audience))
-    except Exception:  # a lost event costs clients a resync, never the action that caused it
-        logger.exception("could not broadcast %s to space %s", event, space_id)
-
-
-def broadcast_on_commit(space_id: int, event: str, data: dict | None = None, *, audience: dict | None = None) -> None:
-    """Send `event` to everyone in the room once the current transaction commits.
-
-    `audience` ({"moderators": True, "user_ids": [..]}) limits who sees the body; the others get a
-    `noop` with the same seq.
-    """
-    transaction.on_commit(lambda: send_now(space_id, event, data, audience=audience))
-
-
-def broadcast_volatile(space_id: int, event: str, data: dict | None = None) -> None:
-    """Send a droppable event (speaking levels, reactions) that does not advance the room's seq.
+def send_volatile(space_id: int, event: protocol.Event) -> None:
+    """Send a droppable event (speaking levels) to the room now; it repeats the room's last seq.
 
     Callable from sync code (a thread) or from the event loop (it schedules the send and returns).
     """
-    message = {"type": "room.volatile", "space_id": space_id, "name": event, "data": data or {}}
+    message = {"type": "room.volatile", "space_id": space_id, "event": msgspec.to_builtins(event)}
     try:
         _group_send(room_group(space_id), message)
     except Exception:
-        logger.exception("could not send volatile %s to space %s", event, space_id)
+        logger.exception("could not send a volatile event to space %s", space_id)
 
 
-def send_to_hubs(message: dict) -> None:
+def send_reaction(space_id: int, handle: str, user_id: int, emoji: str) -> None:
+    """One reaction; each hub coalesces what arrives within a short window into one `reactions` event."""
+    message = {"type": "room.reaction", "space_id": space_id, "user": handle, "user_id": user_id, "emoji": emoji}
+    try:
+        _group_send(room_group(space_id), message)
+    except Exception:
+        logger.exception("could not send a reaction to space %s", space_id)
+
+
+def send_to_hubs(message: dict[str, Any]) -> None:
     """A message for every hub (every Daphne process), e.g. close a user's sockets on logout."""
     _group_send(HUBS_GROUP, message)

@@ -16,19 +16,17 @@ import logging
 import os
 import secrets
 import socket as _socket
-import struct
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable
-from typing import Protocol
 
+import msgspec
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from . import presence
-from .events import HUBS_GROUP, dumps, receive_forever, room_group
-from .stage import MODERATOR_ROLES
+from . import presence, protocol
+from .delivery import Subscriber, fan_out, socket_effects, split_by_audience
+from .events import HUBS_GROUP, receive_forever, room_group
 
 logger = logging.getLogger(__name__)
 
@@ -37,27 +35,7 @@ REACTION_FLUSH = 0.1  # reactions inside this window go out as one message
 DB_COUNT_EVERY = 5.0  # Space.listener_count (home page) is written at most this often per process
 ROOM_LINGER = 5.0  # keep the group a few seconds after the last local socket left (reconnects)
 HUB_IDLE_STOP = 30.0
-MAX_NAMES = 20  # joined / left handles per presence message
-
-CLOSE_SPACE_ENDED = 4000
-CLOSE_LOGGED_OUT = 4001
-CLOSE_REMOVED = 4003
-
-
-class Subscriber(Protocol):
-    """A local socket as the hub sees it (live.consumers.RoomConsumer)."""
-
-    user_id: int | None
-    handle: str | None
-    is_moderator: bool
-    # Set while the socket is open on Daphne: writes a ready-made websocket frame to the TCP transport.
-    fast_write: Callable[[bytes], None] | None
-
-    async def deliver(self, text: str) -> None: ...
-
-    async def close_from_hub(self, code: int) -> None: ...
-
-    def resync(self) -> None: ...
+MAX_NAMES = protocol.MAX_NAMES_IN_PRESENCE  # joined / left handles per presence message
 
 
 class Room:
@@ -201,68 +179,56 @@ class Hub:
                 logger.exception("hub %s failed on %s", self.id, message.get("type"))
 
     async def _handle(self, message: dict) -> None:
-        # Only these types are understood: nothing a client sends is ever turned into a method name.
+        # Only these message types are understood: nothing a client sends is ever turned into one.
         kind = message.get("type")
         if kind == "hub.logout":
-            await self._close_user(message["user_id"], CLOSE_LOGGED_OUT)
+            await self._close_user(message["user_id"], protocol.CLOSE_LOGGED_OUT)
             return
-        room = self.rooms.get(message.get("space_id"))
+        room = self.rooms.get(message.get("space_id"))  # type: ignore[arg-type]
         if room is None:
             return
         if kind == "room.event":
-            await self._on_event(room, message)
+            await self._on_delta(room, message)
         elif kind == "room.volatile":
-            self._on_volatile(room, message["name"], message.get("data") or {})
+            event = msgspec.convert(message["event"], protocol.events.ServerEvent)
+            self._send_all(room, protocol.encode(msgspec.structs.replace(event, seq=room.last_seq)))
+        elif kind == "room.reaction":
+            self._on_reaction(room, message)
         elif kind == "room.presence":
             room.pending_joined.extend(message.get("joined", ()))
             room.pending_left.extend(message.get("left", ()))
 
-    async def _on_event(self, room: Room, message: dict) -> None:
-        event = message["event"]
-        seq = event.get("seq", 0)
+    async def _on_delta(self, room: Room, message: dict) -> None:
+        """Write a numbered delta to the room's sockets (its stub to those outside its audience), then
+        carry out what it says about sockets."""
+        seq = message["seq"]
         if seq > room.last_seq:
             room.last_seq = seq
-        text = message.get("text") or dumps(event)
-        audience = message.get("audience")
         sockets = tuple(room.sockets)
-        if audience is None:
-            await _fan_out(sockets, text)
-        else:
-            stub = message.get("stub") or dumps({"event": "noop", "seq": seq})
-            moderators, user_ids = audience.get("moderators", False), set(audience.get("user_ids", ()))
-            allowed, others = [], []
-            for subscriber in sockets:
-                sees_it = (moderators and subscriber.is_moderator) or subscriber.user_id in user_ids
-                (allowed if sees_it else others).append(subscriber)
-            await _fan_out(allowed, text)
-            await _fan_out(others, stub)
+        allowed, others = split_by_audience(message, sockets)
+        await fan_out(allowed, message["text"])
+        if others:
+            await fan_out(others, message["stub"])
+        for effect in socket_effects(message):
+            await self._apply(effect, sockets)
 
-        name = event.get("event")
-        if name == "role_changed":
-            is_moderator = event.get("role") in MODERATOR_ROLES
+    async def _apply(self, effect: protocol.SocketEffect, sockets: tuple[Subscriber, ...]) -> None:
+        if isinstance(effect, protocol.CloseSockets):
             for subscriber in sockets:
-                if subscriber.user_id == event.get("user_id") and subscriber.is_moderator != is_moderator:
+                if effect.user_id is None or subscriber.user_id == effect.user_id:
+                    await subscriber.close_from_hub(effect.code)
+        elif isinstance(effect, protocol.RoleSet):
+            for subscriber in sockets:
+                if subscriber.user_id == effect.user_id and subscriber.is_moderator != effect.is_moderator:
                     # Requests and invites were hidden from them until now (or must be hidden again).
-                    subscriber.is_moderator = is_moderator
+                    subscriber.is_moderator = effect.is_moderator
                     subscriber.resync()
-        elif name == "removed":
-            for subscriber in sockets:
-                if subscriber.user_id == event.get("user_id"):
-                    await subscriber.close_from_hub(CLOSE_REMOVED)
-        elif name == "space_ended":
-            for subscriber in sockets:
-                await subscriber.close_from_hub(CLOSE_SPACE_ENDED)
 
-    def _on_volatile(self, room: Room, name: str, data: dict) -> None:
-        if name == "reaction":
-            room.reactions.append(data)
-            if room.reaction_timer is None:
-                loop = asyncio.get_running_loop()
-                room.reaction_timer = loop.call_later(
-                    REACTION_FLUSH, lambda: loop.create_task(self._flush_reactions(room))
-                )
-            return
-        self._send_all(room, dumps({"event": name, "seq": room.last_seq, **data}))
+    def _on_reaction(self, room: Room, message: dict) -> None:
+        room.reactions.append(message)
+        if room.reaction_timer is None:
+            loop = asyncio.get_running_loop()
+            room.reaction_timer = loop.call_later(REACTION_FLUSH, lambda: loop.create_task(self._flush_reactions(room)))
 
     async def _flush_reactions(self, room: Room) -> None:
         room.reaction_timer = None
@@ -276,14 +242,16 @@ class Hub:
             names = users.setdefault(item.get("emoji"), [])
             if len(names) < 5 and item.get("user") not in names:
                 names.append(item.get("user"))
-        reactions = [{"emoji": emoji, "count": count, "users": users[emoji]} for emoji, count in counts.items()]
-        await self._deliver_all(room, dumps({"event": "reactions", "seq": room.last_seq, "reactions": reactions}))
+        reactions = [
+            protocol.ReactionCount(emoji=emoji, count=count, users=users[emoji]) for emoji, count in counts.items()
+        ]
+        await self._deliver_all(room, protocol.encode(protocol.Reactions(seq=room.last_seq, reactions=reactions)))
 
     def _send_all(self, room: Room, text: str) -> None:
         asyncio.get_running_loop().create_task(self._deliver_all(room, text))
 
     async def _deliver_all(self, room: Room, text: str) -> None:
-        await _fan_out(tuple(room.sockets), text)
+        await fan_out(tuple(room.sockets), text)
 
     async def _close_user(self, user_id: int, code: int) -> None:
         for room in list(self.rooms.values()):
@@ -333,16 +301,15 @@ class Hub:
             return
         room.total = await self.presence.total(room.space_id)
         if room.total != room.sent_total or room.pending_joined or room.pending_left:
-            body = {
-                "event": "presence",
-                "seq": room.last_seq,
-                "listener_count": room.total,
-                "joined": _unique(room.pending_joined)[:MAX_NAMES],
-                "left": _unique(room.pending_left)[:MAX_NAMES],
-            }
+            body = protocol.Presence(
+                seq=room.last_seq,
+                listener_count=room.total,
+                joined=_unique(room.pending_joined)[:MAX_NAMES],
+                left=_unique(room.pending_left)[:MAX_NAMES],
+            )
             room.pending_joined, room.pending_left = [], []
             room.sent_total = room.total
-            await self._deliver_all(room, dumps(body))
+            await self._deliver_all(room, protocol.encode(body))
         if room.total != room.db_total and now - room.db_written_at >= DB_COUNT_EVERY:
             await self._write_count(room, room.total, now)
 
@@ -366,35 +333,6 @@ def _save_listener_count(space_id: int, total: int) -> None:
     from rooms.models import Space
 
     Space.objects.filter(pk=space_id, state=Space.State.LIVE).update(listener_count=total)
-
-
-def text_frame(text: str) -> bytes:
-    """One unmasked, unfragmented websocket text frame (RFC 6455 5.2), as a server sends it."""
-    payload = text.encode()
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", 0x81, length)
-    elif length < 65536:
-        header = struct.pack("!BBH", 0x81, 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, length)
-    return header + payload
-
-
-async def _fan_out(sockets, text: str) -> None:
-    """Send `text` to every socket: the same frame bytes to each, built once per process."""
-    frame = None
-    for subscriber in sockets:
-        write = subscriber.fast_write
-        try:
-            if write is not None:
-                if frame is None:
-                    frame = text_frame(text)
-                write(frame)
-            else:
-                await subscriber.deliver(text)
-        except Exception:  # one broken socket must not stop the others
-            logger.debug("delivery failed", exc_info=True)
 
 
 def _unique(names: list[str]) -> list[str]:

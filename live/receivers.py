@@ -16,18 +16,19 @@ from accounts.signals import user_banned
 from rooms.signals import space_ended, space_updated
 
 from . import events
+from .protocol import events as ev
 
 logger = logging.getLogger(__name__)
 
 
 @receiver(space_ended, dispatch_uid="live.space_ended")
 def announce_space_ended(sender, space, reason: str, **kwargs) -> None:
-    events.broadcast_on_commit(space.pk, "space_ended", {"reason": reason})
+    events.emit(space.pk, ev.SpaceEnded(reason=reason))
 
 
 @receiver(space_updated, dispatch_uid="live.space_updated")
 def announce_space_updated(sender, space, **kwargs) -> None:
-    events.broadcast_on_commit(space.pk, "space_updated", {"title": space.title, "description": space.description})
+    events.emit(space.pk, ev.SpaceUpdated(title=space.title, description=space.description))
 
 
 @receiver(user_logged_out, dispatch_uid="live.close_sockets_on_logout")

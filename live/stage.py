@@ -1,9 +1,9 @@
 """Every live-room action: request to speak, approve, invite, mute, remove, co-hosts, reactions, ...
 
-One code path for the websocket consumer, the HTTP fallbacks (live.views) and the admin. Each
-function checks the actor against the database as it is now (never a socket's idea of the user), changes
-it in one transaction that holds the Space row (`select_for_update`: two approvals racing for the last
-speaker seat queue here, and the second one finds the seats full), and broadcasts after commit.
+One code path for the websocket consumer, the HTTP fallback (live.views) and the admin (live.admin).
+Each function checks the actor against the database as it is now (never a socket's idea of the user),
+changes it in one transaction that holds the Space row, and emits its deltas in that transaction
+(numbered there, sent after commit: live.events.emit). `perform` runs a decoded protocol action.
 
 Users are named by handle (the wire's `{"user": "alice"}`), or passed as User objects from Python.
 """
@@ -11,256 +11,63 @@ Users are named by handle (the wire's `{"user": "alice"}`), or passed as User ob
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from rooms.models import STAGE_ROLES as STAGE_ORDER
 from rooms.models import Participant, Space
 from rooms.services import RoomError
 from rooms.services import end_space as _end_space
 
-from . import events
-from .access import entry_refusal
+from . import events, protocol
+from .protocol import events as ev
+from .seats import (
+    Seat,
+    check_cohost_seat,
+    check_speaker_seat,
+    enter,
+    has_speaker_seat,
+    is_self,
+    mine,
+    need_host,
+    need_moderator,
+    target,
+)
+from .state import (  # noqa: F401  (audible_user_ids, connect_refusal and snapshot are read from here)
+    MODERATOR_ROLES,
+    STAGE_ROLES,
+    AnyUser,
+    SpaceRef,
+    audible_user_ids,
+    connect_refusal,
+    person_fields,
+    snapshot,
+    space_id_of,
+)
 
 Role = Participant.Role
-MODERATOR_ROLES = frozenset({Role.HOST, Role.COHOST})
-STAGE_ROLES = frozenset(STAGE_ORDER)
+UserRef = str | User
 
-# Twitter Spaces' reaction set.
-REACTIONS = ("😂", "😲", "😢", "💜", "💯", "👏", "✊", "👍", "👎", "👋")
-REACTION_BURST = 5  # per user and Space ...
-REACTION_WINDOW = 5  # ... per this many seconds
-MAX_REQUESTS_IN_SNAPSHOT = 200
-
-AnyUser = User | AnonymousUser
-Space_ = Space | int
+# --- Deltas ------------------------------------------------------------------------------------------
 
 
-# --- Reading ---------------------------------------------------------------------------------------
+def _role_changed(seat: Seat, participant: Participant, previous: str) -> None:
+    events.emit(seat.space.pk, ev.RoleChanged(**person_fields(participant), previous_role=previous))
 
 
-def public_participant(participant: Participant) -> dict:
-    """How a person on stage (or asking to be) looks on the wire."""
+def _request_removed(seat: Seat, participant: Participant, reason: str) -> None:
     user = participant.user
-    return {
-        "user": user.handle,
-        "user_id": user.pk,
-        "name": user.name,
-        "initials": user.initials,
-        "hue": user.avatar_hue,
-        "role": participant.role,
-        "is_muted": participant.is_muted,
-    }
+    events.emit(seat.space.pk, ev.RequestRemoved(user=user.handle, user_id=user.pk, reason=reason))
 
 
-def _space_id(space: Space_) -> int:
-    return space.pk if isinstance(space, Space) else int(space)
-
-
-def audible_user_ids(space_id: int) -> set[int]:
-    """Users whose audio may be mixed now: host, co-hosts and speakers, unmuted and not removed."""
-    return set(
-        Participant.objects.filter(
-            space_id=space_id,
-            space__state=Space.State.LIVE,
-            role__in=STAGE_ROLES,
-            is_muted=False,
-            removed_at__isnull=True,
-        ).values_list("user_id", flat=True)
-    )
-
-
-def connect_refusal(space_id: int, user: AnyUser) -> str | None:
-    """Why `user` may not open the room's socket, or None."""
-    space = Space.objects.filter(pk=space_id).first()
-    if space is None:
-        return "This Space doesn't exist."
-    return entry_refusal(space, user)
-
-
-def snapshot(space: Space_, user: AnyUser) -> dict:
-    """The room as `user` should see it now, numbered with the seq of the last delta it includes."""
-    space_id = _space_id(space)
-    # Read the seq before the database: a delta committed in between is then both in the snapshot and
-    # delivered after it, and deltas are idempotent, so nothing is lost.
-    seq = events.current_seq(space_id)
-    space = Space.objects.select_related("host").get(pk=space_id)
-    on_stage = sorted(
-        Participant.objects.filter(space=space, role__in=STAGE_ROLES, removed_at__isnull=True).select_related("user"),
-        key=lambda p: (STAGE_ORDER.index(p.role), p.pk),
-    )
-    me = None
-    if user.is_authenticated:
-        me = Participant.objects.filter(space=space, user_id=user.pk).select_related("user").first()
-    my_role = _role_of(space, user.pk, me) if user.is_authenticated else None
-    requests: list[dict] = []
-    invites: list[dict] = []
-    if my_role in MODERATOR_ROLES:
-        pending = Participant.objects.filter(space=space, role=Role.LISTENER, removed_at__isnull=True)
-        for p in (
-            pending.filter(requested_at__isnull=False)
-            .select_related("user")
-            .order_by("requested_at")[:MAX_REQUESTS_IN_SNAPSHOT]
-        ):
-            requests.append({**public_participant(p), "requested_at": p.requested_at.isoformat()})
-        for p in pending.filter(invited_at__isnull=False).select_related("user").order_by("invited_at"):
-            invites.append({**public_participant(p), "invited_at": p.invited_at.isoformat()})
-    return {
-        "event": "snapshot",
-        "seq": seq,
-        "space": {
-            "id": space.pk,
-            "title": space.title,
-            "description": space.description,
-            "state": space.state,
-            "host": space.host.handle,
-            "host_id": space.host_id,
-            "started_at": space.started_at.isoformat() if space.started_at else None,
-            "is_ticketed": space.is_ticketed,
-        },
-        "me": None
-        if not user.is_authenticated
-        else {
-            "user": user.handle,
-            "user_id": user.pk,
-            "role": my_role,
-            "is_muted": me.is_muted if me and my_role in STAGE_ROLES else True,
-            "requested": bool(me and me.requested_at and my_role == Role.LISTENER),
-            "invited": bool(me and me.invited_at and my_role == Role.LISTENER),
-        },
-        "speakers": [public_participant(p) for p in on_stage],
-        "requests": requests,
-        "invites": invites,
-        "listener_count": space.listener_count,
-        "limits": {"cohosts": settings.SPACES_MAX_COHOSTS, "speakers": settings.SPACES_MAX_SPEAKERS},
-        "reactions": list(REACTIONS),
-    }
-
-
-# --- Checks ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Room:
-    space: Space
-    actor: User
-    me: Participant | None
-    role: str = field(default=Role.LISTENER)
-
-    @property
-    def is_moderator(self) -> bool:
-        return self.role in MODERATOR_ROLES
-
-
-def _role_of(space: Space, user_id: int, participant: Participant | None) -> str:
-    if participant is not None and participant.removed_at is None:
-        return participant.role
-    # A host whose row is missing is still the host (the Space row says so).
-    return Role.HOST if user_id == space.host_id else Role.LISTENER
-
-
-def _enter(space: Space_, actor: AnyUser, *, lock: bool = True) -> _Room:
-    """The actor as the database sees them now; must run inside transaction.atomic() when locking."""
-    if not actor.is_authenticated:
-        raise RoomError("Log in to take part.")
-    actor = User.objects.filter(pk=actor.pk, is_active=True).first()
-    if actor is None:
-        raise RoomError("This account is not active.")
-    spaces = Space.objects.select_for_update() if lock else Space.objects
-    current = spaces.filter(pk=_space_id(space)).first()
-    if current is None:
-        raise RoomError("This Space doesn't exist.")
-    refusal = entry_refusal(current, actor)
-    if refusal:
-        raise RoomError(refusal)
-    me = Participant.objects.filter(space=current, user=actor).select_related("user").first()
-    return _Room(current, actor, me, _role_of(current, actor.pk, me))
-
-
-def _need_moderator(room: _Room) -> None:
-    if not room.is_moderator:
-        raise RoomError("Only the host and co-hosts can do that.")
-
-
-def _need_host(room: _Room, what: str) -> None:
-    if room.role != Role.HOST:
-        raise RoomError(f"Only the host can {what}.")
-
-
-def _user(user: str | User) -> User:
-    if isinstance(user, User):
-        return user
-    handle = str(user).lstrip("@")
-    found = User.objects.filter(handle__iexact=handle).first()
-    if found is None:
-        raise RoomError(f"There's no @{handle}.")
-    return found
-
-
-def _target(room: _Room, user: str | User) -> tuple[User, Participant]:
-    """The user an action is about, with their (possibly new) row in this Space."""
-    target = _user(user)
-    participant, _ = Participant.objects.select_related("user").get_or_create(
-        space=room.space, user=target, defaults={"role": _role_of(room.space, target.pk, None)}
-    )
-    return target, participant
-
-
-def _mine(room: _Room) -> Participant:
-    if room.me is None:
-        room.me, _ = Participant.objects.select_related("user").get_or_create(
-            space=room.space, user=room.actor, defaults={"role": room.role}
-        )
-    return room.me
-
-
-def _has_speaker_seat(space: Space) -> bool:
-    taken = Participant.objects.filter(space=space, role=Role.SPEAKER, removed_at__isnull=True).count()
-    return taken < settings.SPACES_MAX_SPEAKERS
-
-
-def _check_speaker_seat(space: Space) -> None:
-    if not _has_speaker_seat(space):
-        raise RoomError(f"All {settings.SPACES_MAX_SPEAKERS} speaker seats are taken.")
-
-
-# --- Broadcasting ----------------------------------------------------------------------------------
-
-
-def _moderators_and(*user_ids: int) -> dict:
-    return {"moderators": True, "user_ids": list(user_ids)}
-
-
-def _role_changed(space: Space, participant: Participant, previous: str) -> None:
-    events.broadcast_on_commit(space.pk, "role_changed", {**public_participant(participant), "previous_role": previous})
-
-
-def _pending_removed(space: Space, participant: Participant, event: str, reason: str) -> None:
-    """`request_removed` or `invite_removed`: only moderators and the person themself saw it pending."""
+def _invite_removed(seat: Seat, participant: Participant, reason: str) -> None:
     user = participant.user
-    events.broadcast_on_commit(
-        space.pk,
-        event,
-        {"user": user.handle, "user_id": user.pk, "reason": reason},
-        audience=_moderators_and(user.pk),
-    )
+    events.emit(seat.space.pk, ev.InviteRemoved(user=user.handle, user_id=user.pk, reason=reason))
 
 
-def _request_removed(space: Space, participant: Participant, reason: str) -> None:
-    _pending_removed(space, participant, "request_removed", reason)
-
-
-def _invite_removed(space: Space, participant: Participant, reason: str) -> None:
-    _pending_removed(space, participant, "invite_removed", reason)
-
-
-def _to_stage(room: _Room, participant: Participant, role: str = Role.SPEAKER) -> None:
+def _to_stage(seat: Seat, participant: Participant, role: str = Role.SPEAKER) -> None:
     """Move a listener to the stage (muted: new speakers unmute themselves), clearing what was pending."""
     previous = participant.role
     had_request, had_invite = participant.requested_at is not None, participant.invited_at is not None
@@ -268,203 +75,185 @@ def _to_stage(room: _Room, participant: Participant, role: str = Role.SPEAKER) -
     participant.requested_at = participant.invited_at = None
     participant.save()
     if had_request:
-        _request_removed(room.space, participant, "approved")
+        _request_removed(seat, participant, "approved")
     if had_invite:
-        _invite_removed(room.space, participant, "accepted")
-    _role_changed(room.space, participant, previous)
+        _invite_removed(seat, participant, "accepted")
+    _role_changed(seat, participant, previous)
 
 
-def _to_listener(room: _Room, participant: Participant) -> None:
+def _to_listener(seat: Seat, participant: Participant) -> None:
     previous = participant.role
     participant.role, participant.is_muted = Role.LISTENER, True
     participant.save()
-    _role_changed(room.space, participant, previous)
+    _role_changed(seat, participant, previous)
 
 
-# --- Actions ---------------------------------------------------------------------------------------
+# --- Asking to speak -----------------------------------------------------------------------------
 
 
-def request_to_speak(space: Space_, actor: AnyUser) -> None:
+def request_to_speak(space: SpaceRef, actor: AnyUser) -> None:
     """A listener raises a hand. Asking twice is the same request."""
     with transaction.atomic():
-        room = _enter(space, actor)
-        if room.role != Role.LISTENER:
+        seat = enter(space, actor)
+        if seat.role != Role.LISTENER:
             raise RoomError("You're already on stage.")
-        me = _mine(room)
+        me = mine(seat)
         if me.requested_at is not None:
             return
         me.requested_at = timezone.now()
         me.save()
-        events.broadcast_on_commit(
-            room.space.pk,
-            "request_added",
-            {**public_participant(me), "requested_at": me.requested_at.isoformat()},
-            audience=_moderators_and(me.user_id),
-        )
+        events.emit(seat.space.pk, ev.RequestAdded(**person_fields(me), requested_at=me.requested_at.isoformat()))
 
 
-def cancel_request(space: Space_, actor: AnyUser) -> None:
+def cancel_request(space: SpaceRef, actor: AnyUser) -> None:
     with transaction.atomic():
-        room = _enter(space, actor)
-        if room.me is None or room.me.requested_at is None or room.role != Role.LISTENER:
+        seat = enter(space, actor)
+        if seat.me is None or seat.me.requested_at is None or seat.role != Role.LISTENER:
             raise RoomError("You haven't asked to speak.")
-        room.me.requested_at = None
-        room.me.save()
-        _request_removed(room.space, room.me, "cancelled")
+        seat.me.requested_at = None
+        seat.me.save()
+        _request_removed(seat, seat.me, "cancelled")
 
 
-def approve_request(space: Space_, actor: AnyUser, user: str | User) -> None:
+def approve_request(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
     with transaction.atomic():
-        room = _enter(space, actor)
-        _need_moderator(room)
-        target, participant = _target(room, user)
+        seat = enter(space, actor, as_staff=as_staff)
+        need_moderator(seat)
+        found, participant = target(seat, user)
         if participant.removed_at is not None or participant.role != Role.LISTENER or not participant.requested_at:
-            raise RoomError(f"@{target.handle} hasn't asked to speak.")
-        _check_speaker_seat(room.space)
-        _to_stage(room, participant)
+            raise RoomError(f"@{found.handle} hasn't asked to speak.")
+        check_speaker_seat(seat.space)
+        _to_stage(seat, participant)
 
 
-def deny_request(space: Space_, actor: AnyUser, user: str | User) -> None:
+def deny_request(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
     with transaction.atomic():
-        room = _enter(space, actor)
-        _need_moderator(room)
-        target, participant = _target(room, user)
+        seat = enter(space, actor, as_staff=as_staff)
+        need_moderator(seat)
+        found, participant = target(seat, user)
         if participant.requested_at is None or participant.role != Role.LISTENER:
-            raise RoomError(f"@{target.handle} hasn't asked to speak.")
+            raise RoomError(f"@{found.handle} hasn't asked to speak.")
         participant.requested_at = None
         participant.save()
-        _request_removed(room.space, participant, "denied")
+        _request_removed(seat, participant, "denied")
 
 
-def invite_to_speak(space: Space_, actor: AnyUser, user: str | User) -> None:
+def invite_to_speak(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
     with transaction.atomic():
-        room = _enter(space, actor)
-        _need_moderator(room)
-        target, participant = _target(room, user)
+        seat = enter(space, actor, as_staff=as_staff)
+        need_moderator(seat)
+        found, participant = target(seat, user)
         if participant.removed_at is not None:
-            raise RoomError(f"@{target.handle} was removed from this Space.")
+            raise RoomError(f"@{found.handle} was removed from this Space.")
         if participant.role != Role.LISTENER:
-            raise RoomError(f"@{target.handle} is already on stage.")
+            raise RoomError(f"@{found.handle} is already on stage.")
         if participant.invited_at is not None:
             return
-        _check_speaker_seat(room.space)
+        check_speaker_seat(seat.space)
         participant.invited_at = timezone.now()
         participant.save()
-        events.broadcast_on_commit(
-            room.space.pk,
-            "invite_added",
-            {
-                **public_participant(participant),
-                "invited_at": participant.invited_at.isoformat(),
-                "by": room.actor.handle,
-            },
-            audience=_moderators_and(target.pk),
+        invited_at = participant.invited_at.isoformat()
+        events.emit(
+            seat.space.pk, ev.InviteAdded(**person_fields(participant), invited_at=invited_at, by=seat.actor.handle)
         )
 
 
-def accept_invite(space: Space_, actor: AnyUser) -> None:
+def accept_invite(space: SpaceRef, actor: AnyUser) -> None:
     with transaction.atomic():
-        room = _enter(space, actor)
-        if room.role != Role.LISTENER or room.me is None or room.me.invited_at is None:
+        seat = enter(space, actor)
+        if seat.role != Role.LISTENER or seat.me is None or seat.me.invited_at is None:
             raise RoomError("You don't have an invitation to speak.")
-        _check_speaker_seat(room.space)
-        _to_stage(room, room.me)
+        check_speaker_seat(seat.space)
+        _to_stage(seat, seat.me)
 
 
-def decline_invite(space: Space_, actor: AnyUser) -> None:
+def decline_invite(space: SpaceRef, actor: AnyUser) -> None:
     with transaction.atomic():
-        room = _enter(space, actor)
-        if room.role != Role.LISTENER or room.me is None or room.me.invited_at is None:
+        seat = enter(space, actor)
+        if seat.role != Role.LISTENER or seat.me is None or seat.me.invited_at is None:
             raise RoomError("You don't have an invitation to speak.")
-        room.me.invited_at = None
-        room.me.save()
-        _invite_removed(room.space, room.me, "declined")
+        seat.me.invited_at = None
+        seat.me.save()
+        _invite_removed(seat, seat.me, "declined")
 
 
-def make_listener(space: Space_, actor: AnyUser, user: str | User | None = None) -> None:
+# --- On stage -------------------------------------------------------------------------------------
+
+
+def make_listener(space: SpaceRef, actor: AnyUser, user: UserRef | None = None, *, as_staff: bool = False) -> None:
     """Move a speaker back to the audience; anyone on stage but the host may step down themselves."""
     with transaction.atomic():
-        room = _enter(space, actor)
-        if user is None or _user(user).pk == room.actor.pk:
-            if room.role == Role.HOST:
+        seat = enter(space, actor, as_staff=as_staff)
+        if is_self(seat, user):
+            if seat.role == Role.HOST:
                 raise RoomError("Hand the host role to a co-host before you leave the stage.")
-            if room.role not in STAGE_ROLES:
+            if seat.role not in STAGE_ROLES:
                 raise RoomError("You're not on stage.")
-            _to_listener(room, _mine(room))
+            _to_listener(seat, mine(seat))
             return
-        _need_moderator(room)
-        target, participant = _target(room, user)
+        need_moderator(seat)
+        found, participant = target(seat, user)  # type: ignore[arg-type]  (not None: is_self said so)
         if participant.role == Role.HOST:
             raise RoomError("The host can't be moved off the stage.")
-        if participant.role == Role.COHOST and room.role != Role.HOST:
+        if participant.role == Role.COHOST and not seat.is_host:
             raise RoomError("Only the host can remove a co-host.")
         if participant.role not in STAGE_ROLES:
-            raise RoomError(f"@{target.handle} isn't on stage.")
-        _to_listener(room, participant)
+            raise RoomError(f"@{found.handle} isn't on stage.")
+        _to_listener(seat, participant)
 
 
-def mute(space: Space_, actor: AnyUser, user: str | User | None = None) -> None:
+def mute(space: SpaceRef, actor: AnyUser, user: UserRef | None = None, *, as_staff: bool = False) -> None:
     """Mute yourself, or (host and co-hosts) someone on stage. Muting someone muted changes nothing."""
     with transaction.atomic():
-        room = _enter(space, actor)
-        if user is None or _user(user).pk == room.actor.pk:
-            if room.role not in STAGE_ROLES:
+        seat = enter(space, actor, as_staff=as_staff)
+        if is_self(seat, user):
+            if seat.role not in STAGE_ROLES:
                 raise RoomError("You're not on stage.")
-            participant = _mine(room)
+            participant = mine(seat)
         else:
-            _need_moderator(room)
-            target, participant = _target(room, user)
+            need_moderator(seat)
+            found, participant = target(seat, user)  # type: ignore[arg-type]
             if participant.role not in STAGE_ROLES or participant.removed_at is not None:
-                raise RoomError(f"@{target.handle} isn't on stage.")
-            if participant.role == Role.HOST and room.role != Role.HOST:
+                raise RoomError(f"@{found.handle} isn't on stage.")
+            if participant.role == Role.HOST and not seat.is_host:
                 raise RoomError("Co-hosts can't mute the host.")
         if participant.is_muted:
             return
         participant.is_muted = True
         participant.save()
-        events.broadcast_on_commit(
-            room.space.pk,
-            "speaker_muted",
-            {
-                "user": participant.user.handle,
-                "user_id": participant.user_id,
-                "is_muted": True,
-                "by": room.actor.handle,
-            },
+        events.emit(
+            seat.space.pk,
+            ev.SpeakerMuted(user=participant.user.handle, user_id=participant.user_id, by=seat.actor.handle),
         )
 
 
-def unmute(space: Space_, actor: AnyUser, user: str | User | None = None) -> None:
-    """Unmute yourself. Nobody can unmute someone else, not even the host."""
+def unmute(space: SpaceRef, actor: AnyUser, user: UserRef | None = None) -> None:
+    """Unmute yourself. Nobody can unmute someone else, not even the host (nor staff)."""
     with transaction.atomic():
-        room = _enter(space, actor)
-        if user is not None and _user(user).pk != room.actor.pk:
+        seat = enter(space, actor)
+        if not is_self(seat, user):
             raise RoomError("Nobody can unmute someone else.")
-        if room.role not in STAGE_ROLES:
+        if seat.role not in STAGE_ROLES:
             raise RoomError("You're not on stage.")
-        participant = _mine(room)
+        participant = mine(seat)
         if not participant.is_muted:
             return
         participant.is_muted = False
         participant.save()
-        events.broadcast_on_commit(
-            room.space.pk,
-            "speaker_unmuted",
-            {"user": participant.user.handle, "user_id": participant.user_id, "is_muted": False},
-        )
+        events.emit(seat.space.pk, ev.SpeakerUnmuted(user=participant.user.handle, user_id=participant.user_id))
 
 
-def remove(space: Space_, actor: AnyUser, user: str | User) -> None:
-    """Remove someone from the Space: their sockets close and they may not come back."""
+def remove(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
+    """Remove someone from the Space: their sockets and audio close and they may not come back."""
     with transaction.atomic():
-        room = _enter(space, actor)
-        _need_moderator(room)
-        target, participant = _target(room, user)
-        if target.pk == room.actor.pk:
+        seat = enter(space, actor, as_staff=as_staff)
+        need_moderator(seat)
+        found, participant = target(seat, user)
+        if found.pk == seat.actor.pk:
             raise RoomError("You can't remove yourself; leave the Space instead.")
-        if participant.role == Role.HOST or target.pk == room.space.host_id:
+        if participant.role == Role.HOST or found.pk == seat.space.host_id:
             raise RoomError("The host can't be removed.")
-        if participant.role == Role.COHOST and room.role != Role.HOST:
+        if participant.role == Role.COHOST and not seat.is_host:
             raise RoomError("Only the host can remove a co-host.")
         if participant.removed_at is not None:
             return
@@ -473,127 +262,128 @@ def remove(space: Space_, actor: AnyUser, user: str | User) -> None:
         participant.requested_at = participant.invited_at = None
         participant.removed_at = timezone.now()
         participant.save()
-        events.broadcast_on_commit(
-            room.space.pk,
-            "removed",
-            {"user": target.handle, "user_id": target.pk, "previous_role": previous, "by": room.actor.handle},
+        events.emit(
+            seat.space.pk,
+            ev.Removed(user=found.handle, user_id=found.pk, previous_role=previous, by=seat.actor.handle),
         )
 
 
-def add_cohost(space: Space_, actor: AnyUser, user: str | User) -> None:
+# --- Co-hosts and the host ---------------------------------------------------------------------------
+
+
+def add_cohost(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
     with transaction.atomic():
-        room = _enter(space, actor)
-        _need_host(room, "add co-hosts")
-        target, participant = _target(room, user)
+        seat = enter(space, actor, as_staff=as_staff)
+        need_host(seat, "add co-hosts")
+        found, participant = target(seat, user)
         if participant.removed_at is not None:
-            raise RoomError(f"@{target.handle} was removed from this Space.")
+            raise RoomError(f"@{found.handle} was removed from this Space.")
         if participant.role in (Role.HOST, Role.COHOST):
-            raise RoomError(f"@{target.handle} is already a {participant.get_role_display().lower()}.")
-        cohosts = Participant.objects.filter(space=room.space, role=Role.COHOST, removed_at__isnull=True).count()
-        if cohosts >= settings.SPACES_MAX_COHOSTS:
-            raise RoomError(f"A Space has at most {settings.SPACES_MAX_COHOSTS} co-hosts.")
+            raise RoomError(f"@{found.handle} is already a {participant.get_role_display().lower()}.")
+        check_cohost_seat(seat.space)
         if participant.role == Role.SPEAKER:
             previous = participant.role
             participant.role = Role.COHOST
             participant.save()
-            _role_changed(room.space, participant, previous)
+            _role_changed(seat, participant, previous)
         else:
-            _to_stage(room, participant, Role.COHOST)
+            _to_stage(seat, participant, Role.COHOST)
 
 
-def remove_cohost(space: Space_, actor: AnyUser, user: str | User) -> None:
+def remove_cohost(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
     """The host takes the co-host role back: they stay on stage as a speaker if a seat is free."""
     with transaction.atomic():
-        room = _enter(space, actor)
-        _need_host(room, "remove co-hosts")
-        target, participant = _target(room, user)
+        seat = enter(space, actor, as_staff=as_staff)
+        need_host(seat, "remove co-hosts")
+        found, participant = target(seat, user)
         if participant.role != Role.COHOST:
-            raise RoomError(f"@{target.handle} isn't a co-host.")
-        if _has_speaker_seat(room.space):
+            raise RoomError(f"@{found.handle} isn't a co-host.")
+        if has_speaker_seat(seat.space):
             previous = participant.role
             participant.role = Role.SPEAKER
             participant.save()
-            _role_changed(room.space, participant, previous)
+            _role_changed(seat, participant, previous)
         else:
-            _to_listener(room, participant)
+            _to_listener(seat, participant)
 
 
-def transfer_host(space: Space_, actor: AnyUser, user: str | User) -> None:
+def transfer_host(space: SpaceRef, actor: AnyUser, user: UserRef) -> None:
     """Hand the Space to a co-host; the old host stays on as a co-host."""
     with transaction.atomic():
-        room = _enter(space, actor)
-        _need_host(room, "hand over the Space")
-        target, participant = _target(room, user)
+        seat = enter(space, actor)
+        need_host(seat, "hand over the Space")
+        found, participant = target(seat, user)
         if participant.role != Role.COHOST:
             raise RoomError("You can hand the Space only to a co-host.")
-        if Space.objects.live().filter(host=target).exclude(pk=room.space.pk).exists():
-            raise RoomError(f"@{target.handle} is hosting another live Space.")
-        me = _mine(room)
+        if Space.objects.live().filter(host=found).exclude(pk=seat.space.pk).exists():
+            raise RoomError(f"@{found.handle} is hosting another live Space.")
+        me = mine(seat)
         # The old host's row first: only one host row may exist at a time.
         me.role = Role.COHOST
         me.save()
         participant.role = Role.HOST
         participant.save()
-        room.space.host = target
-        room.space.save(update_fields=["host"])
-        _role_changed(room.space, me, Role.HOST)
-        _role_changed(room.space, participant, Role.COHOST)
+        seat.space.host = found
+        seat.space.save(update_fields=["host"])
+        _role_changed(seat, me, Role.HOST)
+        _role_changed(seat, participant, Role.COHOST)
 
 
-def end_space(space: Space_, actor: AnyUser) -> None:
-    """End the Space (host only): rooms.services does it and broadcasts `space_ended`."""
-    room_space = Space.objects.filter(pk=_space_id(space)).first()
-    if room_space is None:
+def end_space(space: SpaceRef, actor: AnyUser) -> None:
+    """End the Space (host only): rooms.services does it, and live.receivers emits `space_ended`."""
+    found = Space.objects.filter(pk=space_id_of(space)).first()
+    if found is None:
         raise RoomError("This Space doesn't exist.")
     if not actor.is_authenticated:
         raise RoomError("Log in to take part.")
-    _end_space(room_space, actor)
+    _end_space(found, actor)  # type: ignore[arg-type]
 
 
-def react(space: Space_, actor: AnyUser, emoji: str) -> None:
+def react(space: SpaceRef, actor: AnyUser, emoji: str) -> None:
     """Send a reaction to the room: one of REACTIONS, at most REACTION_BURST per REACTION_WINDOW seconds."""
-    if emoji not in REACTIONS:
+    if emoji not in protocol.REACTIONS:
         raise RoomError("That reaction isn't available.")
-    room = _enter(space, actor, lock=False)
+    seat = enter(space, actor, lock=False)
     # A window that opens with the first reaction and closes REACTION_WINDOW seconds later.
-    key = f"react:{room.space.pk}:{room.actor.pk}"
-    cache.add(key, 0, timeout=REACTION_WINDOW)
+    key = f"react:{seat.space.pk}:{seat.actor.pk}"
+    cache.add(key, 0, timeout=protocol.REACTION_WINDOW)
     try:
         count = cache.incr(key)
     except ValueError:  # the key expired between add and incr
         count = 1
-    if count > REACTION_BURST:
+    if count > protocol.REACTION_BURST:
         raise RoomError("Slow down: too many reactions.")
-    events.broadcast_volatile(
-        room.space.pk, "reaction", {"user": room.actor.handle, "user_id": room.actor.pk, "emoji": emoji}
-    )
+    events.send_reaction(seat.space.pk, seat.actor.handle, seat.actor.pk, emoji)
 
 
 # --- The table every caller dispatches through ------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Action:
-    function: Callable[..., None]
-    # Argument name -> is it required? Every argument is a string on the wire.
-    arguments: dict[str, bool] = field(default_factory=dict)
-
-
-ACTIONS: dict[str, Action] = {
-    "request_to_speak": Action(request_to_speak),
-    "cancel_request": Action(cancel_request),
-    "approve_request": Action(approve_request, {"user": True}),
-    "deny_request": Action(deny_request, {"user": True}),
-    "invite_to_speak": Action(invite_to_speak, {"user": True}),
-    "accept_invite": Action(accept_invite),
-    "decline_invite": Action(decline_invite),
-    "make_listener": Action(make_listener, {"user": False}),
-    "mute": Action(mute, {"user": False}),
-    "unmute": Action(unmute, {"user": False}),
-    "remove": Action(remove, {"user": True}),
-    "add_cohost": Action(add_cohost, {"user": True}),
-    "remove_cohost": Action(remove_cohost, {"user": True}),
-    "transfer_host": Action(transfer_host, {"user": True}),
-    "end_space": Action(end_space),
-    "react": Action(react, {"emoji": True}),
+# Protocol action -> stage function; the function takes the action's arguments by name.
+STAGE_ACTIONS: dict[type[protocol.Action], Callable[..., None]] = {
+    protocol.actions.RequestToSpeak: request_to_speak,
+    protocol.actions.CancelRequest: cancel_request,
+    protocol.actions.ApproveRequest: approve_request,
+    protocol.actions.DenyRequest: deny_request,
+    protocol.actions.InviteToSpeak: invite_to_speak,
+    protocol.actions.AcceptInvite: accept_invite,
+    protocol.actions.DeclineInvite: decline_invite,
+    protocol.actions.MakeListener: make_listener,
+    protocol.actions.Mute: mute,
+    protocol.actions.Unmute: unmute,
+    protocol.actions.Remove: remove,
+    protocol.actions.AddCohost: add_cohost,
+    protocol.actions.RemoveCohost: remove_cohost,
+    protocol.actions.TransferHost: transfer_host,
+    protocol.actions.EndSpace: end_space,
+    protocol.actions.React: react,
 }
+
+
+def perform(space: SpaceRef, actor: AnyUser, action: protocol.Action) -> None:
+    """Run one decoded stage action (not `snapshot` or `webrtc_offer`, which the consumer answers itself)."""
+    if action.needs_login and not actor.is_authenticated:
+        raise RoomError("Log in to take part.")
+    function = STAGE_ACTIONS.get(type(action))
+    if function is None:
+        raise RoomError("That isn't a stage action.")
+    function(space, actor, **protocol.arguments(action))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,7 +12,7 @@ from accounts.models import User
 from rooms.models import Space
 from rooms.services import RoomError
 
-from . import access, stage
+from . import access, protocol, stage
 from .ice import ice_servers
 
 
@@ -23,7 +24,7 @@ def live_room(request: HttpRequest, space: Space) -> HttpResponse:
         {
             "space": space,
             # Rendered at once from the database; the socket's snapshot replaces it when it arrives.
-            "initial": stage.snapshot(space, request.user),
+            "initial": msgspec.to_builtins(stage.snapshot(space, request.user)),
             "ws_path": f"/ws/spaces/{space.pk}/",
             "ice_servers": ice_servers(request.user.pk if request.user.is_authenticated else None),
         },
@@ -49,18 +50,44 @@ def room(request: HttpRequest, space_id: int) -> HttpResponse:
 
 @require_POST
 def room_action(request: HttpRequest, space_id: int, action: str) -> JsonResponse:
-    """POST /spaces/<id>/room/<action>/ with form fields `user` / `emoji`: the socket's actions over HTTP."""
-    spec = stage.ACTIONS.get(action)
-    if spec is None:
-        return JsonResponse({"event": "error", "action": action[:40], "reason": "Unknown action."}, status=404)
+    """POST /spaces/<id>/room/<action>/: the socket's actions over HTTP, decoded through the same specs.
+
+    Arguments come as form fields (`user`, `emoji`) or as a JSON object body; unknown fields are refused.
+    """
+    if action not in protocol.ACTIONS:
+        return _refused(action[:40], "Unknown action.", 404)
     if not request.user.is_authenticated:
-        return JsonResponse({"event": "error", "action": action, "reason": "Log in to take part."}, status=403)
-    arguments = {name: request.POST[name] for name in spec.arguments if request.POST.get(name)}
-    missing = [name for name, required in spec.arguments.items() if required and name not in arguments]
-    if missing:
-        return JsonResponse({"event": "error", "action": action, "reason": f"“{missing[0]}” is missing."}, status=400)
+        return _refused(action, "Log in to take part.", 403)
     try:
-        spec.function(space_id, request.user, **arguments)
+        decoded = protocol.decode_fields(action, _fields(request))
+    except protocol.BadMessage as exc:
+        return _refused(action, str(exc), 400)
+    if isinstance(decoded, protocol.actions.Snapshot):
+        refusal = stage.connect_refusal(space_id, request.user)
+        if refusal:
+            return _refused(action, refusal, 403)
+        return JsonResponse(msgspec.to_builtins(stage.snapshot(space_id, request.user)))
+    if isinstance(decoded, protocol.actions.WebrtcOffer):
+        return _refused(action, "Send offers over the room's websocket.", 400)
+    try:
+        stage.perform(space_id, request.user, decoded)
     except RoomError as exc:
-        return JsonResponse({"event": "error", "action": action, "reason": str(exc)}, status=400)
+        return _refused(action, str(exc), 400)
     return JsonResponse({"ok": True, "action": action})
+
+
+def _fields(request: HttpRequest) -> dict[str, str]:
+    if request.content_type == "application/json":
+        try:
+            body = msgspec.json.decode(request.body or b"{}")
+        except (msgspec.DecodeError, RecursionError):
+            raise protocol.BadMessage("The message isn't valid JSON.") from None
+        if not isinstance(body, dict):
+            raise protocol.BadMessage("A message is a JSON object.")
+        body.pop("action", None)
+        return body
+    return {name: value for name, value in request.POST.items() if name != "csrfmiddlewaretoken"}
+
+
+def _refused(action: str, reason: str, status: int) -> JsonResponse:
+    return JsonResponse({"event": "error", "action": action, "reason": reason}, status=status)

@@ -1,4 +1,5 @@
-"""Room events from the channel layer to the engine: the engine joins group space-<id> per room."""
+"""Room events from the channel layer to the engine: the engine joins group space-<id> per room and carries
+out each delta's media instruction (who may be heard changed, a user was removed, the Space ended)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 
 from live.events import receive_forever, room_group
+from live.protocol import MediaEffect
 
 from .engine import MediaEngine
 
@@ -42,9 +44,18 @@ class RoomEvents:
             if message.get("type") != "room.event" or message.get("space_id") not in self.watched:
                 continue
             try:
-                await self.engine.handle_room_event(int(message["space_id"]), message.get("event") or {})
+                await self.apply(int(message["space_id"]), message.get("media"), message.get("user_id"))
             except Exception:
                 logger.exception("media engine failed on a room event")
+
+    async def apply(self, space_id: int, effect: MediaEffect | None, user_id: int | None) -> None:
+        """Carry out what a delta says about audio (live.protocol.Delta.media_effect)."""
+        if effect == "end_room":
+            await self.engine.end_room(space_id)
+        elif effect == "remove_user" and user_id is not None:
+            await self.engine.remove_user(space_id, int(user_id))
+        elif effect == "refresh":
+            await self.engine.refresh_room(space_id)
 
     async def stop(self) -> None:
         for space_id in list(self.watched):

@@ -23,8 +23,8 @@ def _entry_refusal(space_id: int, user_id: int | None) -> str | None:
 def _publisher_user_ids(space_id: int) -> set[int]:
     """Everyone on stage, muted or not: they may negotiate send-and-receive, so unmuting needs no
     renegotiation. Whether they are *heard* is audible_user_ids, checked every tick."""
-    from rooms.models import Participant, Space
     from live.stage import STAGE_ROLES
+    from rooms.models import Participant, Space
 
     ids = set(
         Participant.objects.filter(space_id=space_id, role__in=STAGE_ROLES, removed_at__isnull=True).values_list(
@@ -58,7 +58,8 @@ class DjangoPolicy:
 
 async def publish_levels(space_id: int, levels: dict[str, float]) -> None:
     """Speaking levels to the room as a volatile event (dropped rather than queued when late)."""
-    from live.events import broadcast_volatile
+    from live.events import send_volatile
+    from live.protocol import Speaking
 
-    # broadcast_volatile schedules the group send itself when called on the event loop.
-    broadcast_volatile(space_id, "speaking", {"levels": levels})
+    # send_volatile schedules the group send itself when called on the event loop.
+    send_volatile(space_id, Speaking(levels=levels))

@@ -14,10 +14,9 @@ import time
 import uuid
 
 from live.events import receive_forever
-
-from .bridge import RoomEvents
 from live.media_port import MediaError
 
+from .bridge import RoomEvents
 from .engine import MediaEngine, Policy
 from .placement import DEFAULT_PREFIX, Placement
 

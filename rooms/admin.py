@@ -14,10 +14,17 @@ class TopicAdmin(admin.ModelAdmin):
 
 
 class ParticipantInline(admin.TabularInline):
+    """Who is on stage, read-only: staff change seats from "Stage seats" (the live app's admin), which goes
+    through the room's own actions so limits and room events hold."""
+
     model = Participant
     extra = 0
-    raw_id_fields = ["user"]
     fields = ["user", "role", "is_muted", "requested_at", "invited_at", "removed_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Space | None = None) -> bool:
+        return False
 
 
 @admin.register(Space)

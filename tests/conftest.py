@@ -117,15 +117,20 @@ def celery_worker(transactional_db):
 
 @pytest.fixture
 def broadcasts(monkeypatch) -> list[tuple]:
-    """Room events the services asked to send, as (space_id, event, data), instead of sending them."""
+    """Room deltas the services emitted, as (space_id, event name, fields), instead of sending them."""
+    import msgspec
+
     from live import events
 
     sent = []
 
-    def record(space_id, event, data=None, **kwargs):
-        sent.append((space_id, event, data))
+    def record(space_id, delta):
+        fields = msgspec.to_builtins(delta)
+        name = fields.pop("event")
+        fields.pop("seq")
+        sent.append((space_id, name, fields))
 
-    monkeypatch.setattr(events, "broadcast_on_commit", record)
+    monkeypatch.setattr(events, "emit", record)
     return sent
 
 

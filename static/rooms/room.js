@@ -65,7 +65,7 @@ function connect() {
       finish(final || "This Space has ended.");
       return;
     }
-    if (event.code === 1009) status("A message was too large.");
+    if (event.code === 4009) status("A message was too large.");
     retries += 1;
     const delay = Math.min(30000, 500 * 2 ** Math.min(retries, 6)) * (0.5 + Math.random());
     setConnection("reconnecting…");
@@ -161,7 +161,7 @@ function apply(delta) {
     }
     case "request_added":
       if (isMe(delta)) { state.me.requested = true; status("You asked to speak. The host will see your request."); }
-      state.requests = without(state.requests).concat([delta]);
+      if (isModerator()) state.requests = without(state.requests).concat([delta]); // only they keep the list
       break;
     case "request_removed":
       if (isMe(delta)) {
@@ -172,7 +172,7 @@ function apply(delta) {
       break;
     case "invite_added":
       if (isMe(delta)) { state.me.invited = true; status(`@${delta.by} invited you to speak.`); }
-      state.invites = without(state.invites).concat([delta]);
+      if (isModerator()) state.invites = without(state.invites).concat([delta]);
       break;
     case "invite_removed":
       if (isMe(delta)) state.me.invited = false;
@@ -181,6 +181,7 @@ function apply(delta) {
     case "removed":
       state.speakers = without(speakers);
       state.requests = without(state.requests);
+      state.invites = without(state.invites);
       if (isMe(delta)) { ended = true; finish("You were removed from this Space."); }
       break;
     case "space_updated":

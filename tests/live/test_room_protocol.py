@@ -265,7 +265,7 @@ async def test_a_frame_over_16_kib_is_refused_and_closes(space, bob):
     await listener.send_to(text_data=json.dumps({"action": "react", "emoji": "x" * 17000}))
     error = await receive_event(listener, "error")
     assert error["reason"] == "The message is larger than 16 KiB."
-    assert (await listener.receive_output(timeout=2)) == {"type": "websocket.close", "code": 1009}
+    assert (await listener.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4009}
 
 
 async def test_binary_frames_are_refused(space, bob):

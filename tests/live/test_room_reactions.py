@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.core.cache import cache
 
-from live import stage
+from live import protocol
 from tests.live.roomkit import act, close_all, join, live_space, receive_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_hub")]
@@ -45,7 +45,7 @@ async def test_reactions_outside_the_set_or_too_fast_are_refused(alice, bob):
     await act(bobs, "react", emoji="🍕")
     error = await receive_event(bobs, "error")
     assert (error["action"], error["reason"]) == ("react", "That reaction isn't available.")
-    for _ in range(stage.REACTION_BURST + 1):
+    for _ in range(protocol.REACTION_BURST + 1):
         await act(bobs, "react", emoji="👍")
     error = await receive_event(bobs, "error")
     assert error["reason"] == "Slow down: too many reactions."

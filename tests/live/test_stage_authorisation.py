@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from live import stage
+from live import protocol, stage
 from rooms.models import Participant, Space
 from rooms.services import RoomError
 from tests.live.roomkit import live_space, put_on_stage
@@ -41,7 +41,7 @@ def refused(call, *args, match: str = "", **kwargs):
 )
 def test_a_listener_cannot_take_host_actions(space, bob, carol, action):
     stage.request_to_speak(space, carol)
-    refused(stage.ACTIONS[action].function, space, bob, user="carol", match="Only the host")
+    refused(stage.STAGE_ACTIONS[protocol.ACTIONS[action]], space, bob, user="carol", match="Only the host")
     assert role(space, carol) == Role.LISTENER
     assert Participant.objects.get(space=space, user=carol).removed_at is None
 
@@ -260,7 +260,7 @@ def test_reactions_are_a_fixed_set_and_rate_limited(space, bob):
 
     cache.clear()
     refused(stage.react, space, bob, emoji="🍕", match="isn't available")
-    for _ in range(stage.REACTION_BURST):
+    for _ in range(protocol.REACTION_BURST):
         stage.react(space, bob, emoji="👏")
     refused(stage.react, space, bob, emoji="👏", match="Slow down")
 

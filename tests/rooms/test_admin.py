@@ -21,7 +21,7 @@ def staff_client(client, make_user):
 
 @pytest.fixture(autouse=True)
 def quiet_room(monkeypatch):
-    monkeypatch.setattr(events, "broadcast_on_commit", lambda *args, **kwargs: None)
+    monkeypatch.setattr(events, "emit", lambda *args, **kwargs: None)
 
 
 def live(host, title: str) -> Space:

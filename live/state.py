@@ -1,0 +1,135 @@
+"""The room as it is now, read from the database: the snapshot, who is on stage, who may be heard."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.models import User
+from rooms.models import STAGE_ROLES as STAGE_ORDER
+from rooms.models import Participant, Space
+
+from . import events, protocol
+from .access import entry_refusal
+
+Role = Participant.Role
+MODERATOR_ROLES = frozenset({Role.HOST, Role.COHOST})
+STAGE_ROLES = frozenset(STAGE_ORDER)
+
+AnyUser = User | AnonymousUser
+SpaceRef = Space | int
+
+
+def space_id_of(space: SpaceRef) -> int:
+    return space.pk if isinstance(space, Space) else int(space)
+
+
+def person(participant: Participant) -> protocol.Person:
+    """How someone on stage (or asking to be) looks on the wire."""
+    user = participant.user
+    return protocol.Person(
+        user=user.handle,
+        user_id=user.pk,
+        name=user.name,
+        initials=user.initials,
+        hue=user.avatar_hue,
+        role=participant.role,  # type: ignore[arg-type]
+        is_muted=participant.is_muted,
+    )
+
+
+def person_fields(participant: Participant) -> dict:
+    """The Person fields, to spread into the deltas that name someone (role_changed, request_added...)."""
+    p = person(participant)
+    return {
+        "user": p.user,
+        "user_id": p.user_id,
+        "name": p.name,
+        "initials": p.initials,
+        "hue": p.hue,
+        "role": p.role,
+        "is_muted": p.is_muted,
+    }
+
+
+def role_of(space: Space, user_id: int, participant: Participant | None) -> str:
+    if participant is not None and participant.removed_at is None:
+        return participant.role
+    # A host whose row is missing is still the host (the Space row says so).
+    return Role.HOST if user_id == space.host_id else Role.LISTENER
+
+
+def audible_user_ids(space_id: int) -> set[int]:
+    """Users whose audio may be mixed now: host, co-hosts and speakers, unmuted and not removed."""
+    return set(
+        Participant.objects.filter(
+            space_id=space_id,
+            space__state=Space.State.LIVE,
+            role__in=STAGE_ROLES,
+            is_muted=False,
+            removed_at__isnull=True,
+        ).values_list("user_id", flat=True)
+    )
+
+
+def connect_refusal(space_id: int, user: AnyUser) -> str | None:
+    """Why `user` may not open the room's socket, or None."""
+    space = Space.objects.filter(pk=space_id).first()
+    if space is None:
+        return "This Space doesn't exist."
+    return entry_refusal(space, user)
+
+
+def snapshot(space: SpaceRef, user: AnyUser) -> protocol.RoomSnapshot:
+    """The room as `user` should see it now, numbered with the seq of the last delta it includes."""
+    space_id = space_id_of(space)
+    # The seq before the state: a delta committed in between is then both in the snapshot and delivered
+    # after it, and deltas are idempotent (they carry the new state), so nothing is lost.
+    seq = events.current_seq(space_id)
+    space = Space.objects.select_related("host").get(pk=space_id)
+    on_stage = sorted(
+        Participant.objects.filter(space=space, role__in=STAGE_ROLES, removed_at__isnull=True).select_related("user"),
+        key=lambda p: (STAGE_ORDER.index(p.role), p.pk),
+    )
+    me = None
+    if user.is_authenticated:
+        me = Participant.objects.filter(space=space, user_id=user.pk).select_related("user").first()
+    my_role = role_of(space, user.pk, me) if user.is_authenticated else None
+    requests: list[protocol.Request] = []
+    invites: list[protocol.Invite] = []
+    if my_role in MODERATOR_ROLES:
+        pending = Participant.objects.filter(space=space, role=Role.LISTENER, removed_at__isnull=True)
+        oldest_requests = pending.filter(requested_at__isnull=False).select_related("user").order_by("requested_at")
+        for p in oldest_requests[: protocol.MAX_REQUESTS_IN_SNAPSHOT]:
+            requests.append(protocol.Request(**person_fields(p), requested_at=p.requested_at.isoformat()))
+        for p in pending.filter(invited_at__isnull=False).select_related("user").order_by("invited_at"):
+            invites.append(protocol.Invite(**person_fields(p), invited_at=p.invited_at.isoformat()))
+    return protocol.RoomSnapshot(
+        seq=seq,
+        space=protocol.SpaceInfo(
+            id=space.pk,
+            title=space.title,
+            description=space.description,
+            state=space.state,  # type: ignore[arg-type]
+            host=space.host.handle,
+            host_id=space.host_id,
+            started_at=space.started_at.isoformat() if space.started_at else None,
+            is_ticketed=space.is_ticketed,
+        ),
+        me=None
+        if not user.is_authenticated or my_role is None
+        else protocol.Me(
+            user=user.handle,
+            user_id=user.pk,
+            role=my_role,  # type: ignore[arg-type]
+            is_muted=me.is_muted if me and my_role in STAGE_ROLES else True,
+            requested=bool(me and me.requested_at and my_role == Role.LISTENER),
+            invited=bool(me and me.invited_at and my_role == Role.LISTENER),
+        ),
+        speakers=[person(p) for p in on_stage],
+        requests=requests,
+        invites=invites,
+        listener_count=space.listener_count,
+        limits=protocol.Limits(cohosts=settings.SPACES_MAX_COHOSTS, speakers=settings.SPACES_MAX_SPEAKERS),
+        reactions=list(protocol.REACTIONS),
+    )
