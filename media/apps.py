@@ -9,6 +9,9 @@ class MediaConfig(AppConfig):
     def ready(self) -> None:
         from live import media_port
 
-        from . import client
+        from . import client, compat
 
+        # Refuse to start (Daphne, runmedia, any manage.py command) when aiortc, aioice, pylibsrtp or
+        # Python changed what the fast path reaches into: fail here, loudly, not on the first call.
+        compat.verify()
         media_port.register(client)

@@ -12,6 +12,10 @@ The per-listener loop is the worker's hot path. Each packet is assembled in one 
 encrypted there in place by libsrtp (the C library behind aiortc's pylibsrtp sessions, called
 directly: pylibsrtp's protect() allocates a length cell and two copies per call) and sent from a
 memoryview of it, so a listener costs no Python allocation beyond that view.
+
+What this needs of aiortc's, aioice's, libsrtp's and asyncio's internals it gets from media/compat/
+when a stream attaches (a session's context, libsrtp's protect function, a socket's sendto), so the
+loop itself calls them directly.
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ from typing import TYPE_CHECKING
 
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpsender import random_sequence_number
-from aiortc.rtp import RtcpByePacket, RtcpSdesPacket, RtcpSourceInfo, RtpPacket
+from aiortc.rtp import RtcpSdesPacket, RtcpSourceInfo, RtpPacket
 from aiortc.utils import random32
-from pylibsrtp._binding import ffi, lib
+
+from .compat import aioice as aioice_compat
+from .compat import aiortc as aiortc_compat
+from .compat import asyncio as asyncio_compat
+from .compat import pylibsrtp as srtp_compat
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Callable, Collection, Iterable
 
     from aiortc import RTCRtpSender
 
@@ -62,17 +70,7 @@ def take_over_sender_reports(sender: RTCRtpSender) -> None:
     which waits for its started and exited events, and says BYE on close as aiortc does, so closing
     a connection is unchanged.
     """
-
-    async def run_until_stopped() -> None:
-        sender._RTCRtpSender__rtcp_started.set()
-        try:
-            await asyncio.get_running_loop().create_future()
-        except asyncio.CancelledError:
-            pass
-        await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
-        sender._RTCRtpSender__rtcp_exited.set()
-
-    sender._run_rtcp = run_until_stopped
+    aiortc_compat.keep_rtcp_quiet(sender)
 
 
 # Header shapes seen so far (a handful: payload type x MID), so equal shapes are one object.
@@ -87,8 +85,8 @@ class Scratch:
     def __init__(self) -> None:
         self.buffer = bytearray(SCRATCH_SIZE)
         self.view = memoryview(self.buffer)
-        self.pointer = ffi.from_buffer(self.buffer)
-        self.length = ffi.new("int *")
+        self.pointer = srtp_compat.buffer_pointer(self.buffer)
+        self.length = srtp_compat.length_cell()
 
 
 class RtpOutput:
@@ -109,35 +107,37 @@ class RtpOutput:
         self.octet_origin = octets
         self.dropped = 0
         self.dead = False
-        self.ssrc = sender._ssrc
+        stream = aiortc_compat.sender_parameters(sender)
+        self.ssrc = stream.ssrc
         # The rest of the header is the same for every packet of a stream, and usually for every
         # stream of a room: the first byte, payload type and header extension block (the negotiated
         # MID), serialised once with aiortc's own writer. Streams with equal bytes share one object,
         # so the fan-out rewrites it in the scratch buffer only when it changes (SRTP leaves the
         # header in clear).
-        mid = getattr(sender, "_RTCRtpSender__mid", None)
-        extensions_map = getattr(sender, "_RTCRtpSender__rtp_header_extensions_map", None)
         template = RtpPacket(payload_type=payload_type)
-        template.extensions.mid = mid
-        shape = template.serialize(extensions_map) if extensions_map is not None else bytes(template)
+        template.extensions.mid = stream.mid
+        shape = template.serialize(stream.header_extensions)
         if len(shape) > MAX_HEADER:
             raise ValueError("RTP header extensions too long")
         self.shape = _shapes.setdefault(shape, shape)
         # The SDES CNAME chunk that follows each sender report (RFC 3550 compound RTCP) never changes.
-        cname = getattr(sender, "_RTCRtpSender__cname", None)
+        cname = stream.cname
         self.sdes = b""
         if cname and len(cname.encode()) <= 255:
             chunk = RtcpSourceInfo(ssrc=self.ssrc, items=[(1, cname.encode())])
             self.sdes = bytes(RtcpSdesPacket(chunks=[chunk]))
         dtls = sender.transport
+        session = aiortc_compat.outgoing_srtp(dtls)
+        pair = aioice_compat.nominated_pair(aiortc_compat.ice_connection(dtls))
+        if session is None or pair is None:
+            raise ValueError("the sender is not ready (see RtpOutput.ready)")
         # Holding the session keeps libsrtp's context alive as long as we use its pointer.
-        self.session = dtls._tx_srtp
-        self.srtp = self.session._srtp[0]
-        pair = dtls.transport._connection._nominated[1]
-        sock = pair.protocol.transport.get_extra_info("socket")
+        self.session = session
+        self.srtp = srtp_compat.session_context(session)
         # asyncio's DatagramTransport.sendto adds several µs of checks; the raw socket is
         # non-blocking already and a full buffer just drops the packet (it is real-time audio).
-        self.sendto = getattr(pair.protocol.transport, "_sock", sock).sendto
+        sock = asyncio_compat.raw_socket(pair.protocol.transport)
+        self.sendto = sock.sendto if sock is not None else _copying_sendto(pair.protocol.transport)
         self.addr = pair.remote_addr
 
     @classmethod
@@ -146,10 +146,21 @@ class RtpOutput:
         dtls = sender.transport
         return (
             dtls.state == "connected"
-            and dtls._tx_srtp is not None
-            and getattr(sender, "_RTCRtpSender__started", False)
-            and 1 in dtls.transport._connection._nominated
+            and aiortc_compat.outgoing_srtp(dtls) is not None
+            and aiortc_compat.sender_started(sender)
+            and aioice_compat.nominated_pair(aiortc_compat.ice_connection(dtls)) is not None
         )
+
+
+def _copying_sendto(transport: asyncio.DatagramTransport) -> Callable[[memoryview, tuple], None]:
+    """sendto for a pair without a raw socket (a TURN relay): such a transport may send later, after
+    the scratch buffer holds the next listener's packet, so it gets a copy."""
+    send = transport.sendto
+
+    def sendto(packet: memoryview, addr: tuple) -> None:
+        send(bytes(packet), addr)
+
+    return sendto
 
 
 def fan_out(
@@ -171,7 +182,7 @@ def fan_out(
     if skip:
         outputs = [out for out in outputs if out not in skip]
     buffer, view, pointer, length = scratch.buffer, scratch.view, scratch.pointer, scratch.length
-    protect = lib.srtp_protect
+    protect = srtp_compat.protect_rtp
     pack_ids = _pack_seq_ts_ssrc
     shape = None
     header_size = end = packet_size = 0
@@ -216,7 +227,7 @@ def send_sender_reports(
     the output attached, less what it dropped; a mix-minus packet counts as the room's.
     """
     buffer, view, pointer, length = scratch.buffer, scratch.view, scratch.pointer, scratch.length
-    protect = lib.srtp_protect_rtcp
+    protect = srtp_compat.protect_rtcp
     pack = _pack_sender_report
     ntp_high, ntp_low = (ntp_time >> 32) & 0xFFFFFFFF, ntp_time & 0xFFFFFFFF
     for out in outputs:

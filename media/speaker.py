@@ -18,6 +18,10 @@ import pylibsrtp
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import RtpPacket
 
+from .compat import aioice as aioice_compat
+from .compat import aiortc as aiortc_compat
+from .compat import asyncio as asyncio_compat
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48000
@@ -82,13 +86,22 @@ class SpeakerInput:
             self._last = None
 
     async def handle_rtp(self, packet: RtpPacket, arrival_time_ms: int = 0) -> None:
-        """Replaces RTCRtpReceiver._handle_rtp_packet, until the socket fast path takes over."""
+        """Takes the receiver's parsed packets (media.compat.aiortc.divert_incoming_rtp) until the
+        socket fast path takes over."""
         self.add(packet.payload_type, packet.sequence_number, packet.payload)
 
     def attach(self, dtls: RTCDtlsTransport) -> None:
         """DTLS is up: from now on this input reads its packets off the socket itself."""
-        self._unprotect = dtls._rx_srtp.unprotect
+        session = aiortc_compat.incoming_srtp(dtls)
+        if session is None:
+            raise ValueError("DTLS has not keyed SRTP yet")
+        self._unprotect = session.unprotect
         self._read_socket = read_on_tick(dtls, self.handle_srtp)
+
+    @property
+    def reads_on_tick(self) -> bool:
+        """The socket fast path is on: this input reads its own socket at each tick (see read_on_tick)."""
+        return self._read_socket is not None
 
     def read_socket(self) -> None:
         """Take what arrived since the last tick (called by the mixer just before pull)."""
@@ -219,9 +232,10 @@ def intercept_rtp(dtls: RTCDtlsTransport, handle: Callable[[bytes], None] | None
     a speaker's packets need only unprotect + a header parse. A listener's RTP (handle=None) is
     dropped before decryption. Returns False until ICE has a nominated pair and SRTP keys exist.
     """
-    if dtls._rx_srtp is None or 1 not in dtls.transport._connection._nominated:
+    pair = aioice_compat.nominated_pair(aiortc_compat.ice_connection(dtls))
+    if aiortc_compat.incoming_srtp(dtls) is None or pair is None:
         return False
-    protocol = dtls.transport._connection._nominated[1].protocol
+    protocol = pair.protocol
     original = protocol.datagram_received
 
     def datagram_received(data: bytes, addr: tuple) -> None:
@@ -245,15 +259,15 @@ def read_on_tick(dtls: RTCDtlsTransport, handle: Callable[[bytes], None]) -> Cal
     later. Returns None, leaving the packets to intercept_rtp, when the pair's transport is not a
     plain socket (TURN).
     """
-    protocol = dtls.transport._connection._nominated[1].protocol
+    pair = aioice_compat.nominated_pair(aiortc_compat.ice_connection(dtls))
+    if pair is None:
+        raise ValueError("ICE has not selected a pair yet")
+    protocol = pair.protocol
     transport = protocol.transport
-    sock = getattr(transport, "_sock", None)
-    loop = getattr(transport, "_loop", None)
-    if sock is None or loop is None or transport.is_closing():
+    sock = asyncio_compat.stop_reading(transport)
+    if sock is None:
         intercept_rtp(dtls, handle)
         return None
-    # asyncio's public remove_reader refuses a descriptor that belongs to a transport.
-    loop._remove_reader(sock.fileno())
     deliver = protocol.datagram_received
     recvfrom = sock.recvfrom
 
