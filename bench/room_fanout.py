@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/room_fanout.py                       # N = 1000, 2000, 5000, both patterns
     .venv/bin/python bench/room_fanout.py -n 1000 --processes 2 --events 20
+    .venv/bin/python bench/room_fanout.py -n 1000 -n 5000 --chat    # with a busy chat, both patterns
 
 For each N it starts Daphne with the channels-redis layer (REDIS_URL, default redis://127.0.0.1:6379/14,
 flushed first: use an index nobody else uses) on a throw-away SQLite database, connects N anonymous
@@ -13,29 +14,33 @@ connection (RSS growth of the Daphne processes over the connects).
 In the same run it measures the Channels tutorial pattern (one consumer per socket, group_add on connect,
 group_send per event, json.dumps per socket; one Daphne process) as the baseline, and prints the ratio.
 
+With --chat, 10 logged-in people chat meanwhile, in turn, so that the room gets a message every 200 ms
+(each person one every 2 s): every chat message is timed to all N too, and the host's deltas queue behind
+them. The baseline gets the same load (10 more clients sending to its group). The listeners all come from
+127.0.0.1 and stand for N people, so the per-address socket caps (live/guard.py) are turned off.
+
 The load generator is a minimal asyncio websocket client (text frames, pong, masking) in a few worker
-processes, so it leaves as much of the machine as it can to the server; both patterns use it.
+processes (bench/wsload.py), so it leaves as much of the machine as it can to the server; both patterns
+use it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import multiprocessing as mp
 import os
-import resource
-import secrets
-import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from wsload import event_key, open_client, raise_nofile, rss_kib, start_daphne, stop, worker  # noqa: E402
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
@@ -75,221 +80,12 @@ if os.environ.get("ROOM_FANOUT_SERVE") == "baseline":
     baseline_application = _baseline_application()
 
 
-# --- a small websocket client ---------------------------------------------------------------------------
-
-
-class Client(asyncio.Protocol):
-    """Just enough RFC 6455 for a listener: handshake, text frames in, masked frames out, pong."""
-
-    __slots__ = ("transport", "buffer", "upgraded", "opened", "closed", "on_text", "request")
-
-    def __init__(self, request: bytes, on_text) -> None:
-        self.request = request
-        self.buffer = bytearray()
-        self.upgraded = False
-        self.opened = asyncio.get_running_loop().create_future()
-        self.closed = asyncio.get_running_loop().create_future()
-        self.on_text = on_text
-        self.transport = None
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if not self.upgraded:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = bytes(self.buffer[:12])
-            del self.buffer[: end + 4]
-            if b" 101" not in status:
-                self.opened.done() or self.opened.set_exception(ConnectionError(status.decode(errors="replace")))
-                self.transport.close()
-                return
-            self.upgraded = True
-            self.opened.done() or self.opened.set_result(True)
-        buffer = self.buffer
-        while len(buffer) >= 2:
-            opcode, length, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
-            if length == 126:
-                if len(buffer) < 4:
-                    return
-                length, start = struct.unpack_from("!H", buffer, 2)[0], 4
-            elif length == 127:
-                if len(buffer) < 10:
-                    return
-                length, start = struct.unpack_from("!Q", buffer, 2)[0], 10
-            if len(buffer) < start + length:
-                return
-            payload = bytes(buffer[start : start + length])
-            del buffer[: start + length]
-            if opcode == 1:
-                self.on_text(payload)
-            elif opcode == 9:
-                self.send(payload, opcode=10)
-            elif opcode == 8:
-                self.transport.close()
-
-    def connection_lost(self, exc) -> None:
-        self.opened.done() or self.opened.set_exception(ConnectionError("closed before upgrade"))
-        self.closed.done() or self.closed.set_result(True)
-
-    def send(self, payload: bytes, opcode: int = 1) -> None:
-        mask = secrets.token_bytes(4)
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
-        else:
-            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.transport.write(header + mask + masked)
-
-
-def _request(port: int, path: str, cookie: str = "") -> bytes:
-    key = base64.b64encode(secrets.token_bytes(16)).decode()
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        f"Origin: http://127.0.0.1:{port}",
-    ]
-    if cookie:
-        lines.append(f"Cookie: {cookie}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-async def open_client(port: int, path: str, on_text, cookie: str = "", timeout: float = 30.0) -> Client:
-    loop = asyncio.get_running_loop()
-    _, client = await asyncio.wait_for(
-        loop.create_connection(lambda: Client(_request(port, path, cookie), on_text), "127.0.0.1", port), timeout
-    )
-    await asyncio.wait_for(client.opened, timeout)
-    return client
-
-
-# --- listener workers (separate processes) -----------------------------------------------------------------
-
-
-def _event_key(mode: str, text: bytes) -> int | None:
-    """The number of a timed event in a frame, or None for anything else (snapshot, presence, ...)."""
-    if mode == "spaces":
-        if b'"speaker_' not in text:
-            return None
-        return json.loads(text)["seq"]
-    if b'"message"' not in text:
-        return None
-    return json.loads(text)["i"]
-
-
-def worker(mode: str, ports: list[int], path: str, count: int, offset: int, ready, start_event, stop_event, results):
-    _raise_nofile()
-
-    async def main():
-        received: dict[int, list[float]] = {}
-        connect_times: list[float] = []
-        failed = 0
-        limit = asyncio.Semaphore(64)  # handshakes in flight per worker
-        clients = []
-
-        def make_on_text():
-            def on_text(text: bytes, now=time.time):
-                key = _event_key(mode, text)
-                if key is not None:
-                    received.setdefault(key, []).append(now())
-
-            return on_text
-
-        async def one(index: int):
-            nonlocal failed
-            port = ports[(offset + index) % len(ports)]
-            async with limit:
-                started = time.monotonic()
-                try:
-                    client = await open_client(port, path, make_on_text())
-                except (OSError, TimeoutError):  # refused, reset or too slow: never connected
-                    failed += 1
-                    return
-                connect_times.append(time.monotonic() - started)
-                clients.append(client)
-
-        await asyncio.gather(*(one(i) for i in range(count)))
-        ready.put((len(clients), failed))
-        while not start_event.is_set():
-            await asyncio.sleep(0.05)
-        while not stop_event.is_set():
-            await asyncio.sleep(0.05)
-        results.put({"received": received, "connect_times": connect_times, "failed": failed})
-        for client in clients:
-            client.transport.close()
-        await asyncio.sleep(0.2)
-
-    asyncio.run(main())
-
-
-# --- servers ------------------------------------------------------------------------------------------------
-
-
-def _raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = 65536 if hard == resource.RLIM_INFINITY else hard
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_daphne(app: str, env: dict) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process, port
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{app} did not start")
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 # --- one run -------------------------------------------------------------------------------------------------
 
 
-def prepare_database(env: dict) -> tuple[int, str]:
-    """A live Space with a logged-in host, in the throw-away database. Returns (space id, cookie)."""
+def prepare_database(env: dict, chatters: int = 0) -> tuple[int, str, list[str]]:
+    """A live Space with a logged-in host (and `chatters` more people), in the throw-away database.
+    Returns (space id, host's cookie, chatters' cookies)."""
     code = """
 import django, json
 django.setup()
@@ -306,13 +102,19 @@ space = services.create_space(host, title="Fan-out bench", start_now=True)
 client = Client()
 client.force_login(host)
 name = settings.SESSION_COOKIE_NAME
-print(json.dumps({"space": space.pk, "cookie": f"{name}={client.cookies[name].value}"}))
-"""
+cookies = []
+for i in range(CHATTERS):
+    person = User.objects.create_user(handle=f"chatter{i}", email=f"chatter{i}@example.com", password="x" * 12)
+    other = Client()
+    other.force_login(person)
+    cookies.append(f"{name}={other.cookies[name].value}")
+print(json.dumps({"space": space.pk, "cookie": f"{name}={client.cookies[name].value}", "chatters": cookies}))
+""".replace("CHATTERS", str(chatters))
     output = subprocess.run(
         [sys.executable, "-c", code], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
     ).stdout
     data = json.loads(output.strip().splitlines()[-1])
-    return data["space"], data["cookie"]
+    return data["space"], data["cookie"], data["chatters"]
 
 
 def _fresh_postgres(database_url: str) -> None:
@@ -327,7 +129,15 @@ def _fresh_postgres(database_url: str) -> None:
 
 
 def run(
-    mode: str, n: int, processes: int, events: int, interval: float, workers: int, redis_url: str, database_url: str
+    mode: str,
+    n: int,
+    processes: int,
+    events: int,
+    interval: float,
+    workers: int,
+    redis_url: str,
+    database_url: str,
+    chatters: int = 0,
 ) -> dict:
     import redis
 
@@ -347,9 +157,14 @@ def run(
         "SPACES_MEDIA_IN_PROCESS": "False",
         "CELERY_TASK_ALWAYS_EAGER": "True",
         "PYTHONPATH": str(BASE_DIR),
+        "SPACES_CHAT_MESSAGES_PER_WINDOW": "0",  # time the fan-out, not the per-person chat limit
+        # N listeners on one loopback address stand for N people on N addresses: no per-address caps.
+        "SPACES_MAX_SOCKETS_PER_IP": "0",
+        "SPACES_MESSAGES_PER_USER": "0",
     }
+    chat_cookies: list[str] = []
     if mode == "spaces":
-        space_id, cookie = prepare_database(env)
+        space_id, cookie, chat_cookies = prepare_database(env, chatters)
         path = f"/ws/spaces/{space_id}/"
         servers = [start_daphne("spaces_site.asgi:application", env) for _ in range(processes)]
     else:
@@ -382,7 +197,7 @@ def run(
         connect_wall = time.monotonic() - connect_started
         time.sleep(2.5)  # let joins settle (presence ticks) before timing events
         rss_after = sum(rss_kib(pid) for pid in pids)
-        sent = asyncio.run(host_actions(mode, ports[0], path, cookie, events, interval))
+        sent = asyncio.run(host_actions(mode, ports, path, cookie, events, interval, chat_cookies or [""] * chatters))
         start_event.set()
         time.sleep(3.0)
         stop_event.set()
@@ -413,7 +228,7 @@ def run(
     expected = len(sent) * n
     latencies.sort()
     return {
-        "mode": mode,
+        "mode": mode + ("+chat" if chatters else ""),
         "n": n,
         "processes": len(pids),
         "events": len(sent),
@@ -429,18 +244,25 @@ def run(
     }
 
 
-async def host_actions(mode: str, port: int, path: str, cookie: str, events: int, interval: float) -> dict[int, float]:
-    """Send `events` actions; returns event key -> wall-clock send time."""
+async def host_actions(
+    mode: str, ports: list[int], path: str, cookie: str, events: int, interval: float, chatters: list[str]
+) -> dict[int, float]:
+    """Send `events` actions (and, with chatters, chat meanwhile); returns event key -> wall-clock send time."""
+    port = ports[0]
     sent: dict[int, float] = {}
     pending: dict[str, float] = {}
     arrived: asyncio.Queue = asyncio.Queue()
 
     def on_text(text: bytes):
-        key = _event_key(mode, text)
+        if b'"chat_message"' in text:
+            return  # chat is timed by its senders (chat_load)
+        key = event_key(mode, text)
         if key is not None:
             arrived.put_nowait(key)
 
     client = await open_client(port, path, on_text, cookie)
+    stop_chat = asyncio.Event()
+    chat = asyncio.create_task(chat_load(mode, ports, path, chatters, sent, stop_chat)) if chatters else None
     await asyncio.sleep(0.5)
     for i in range(events):
         if mode == "spaces":
@@ -456,9 +278,54 @@ async def host_actions(mode: str, port: int, path: str, cookie: str, events: int
             sent[i] = time.time()
             client.send(json.dumps({"i": i}).encode())
         await asyncio.sleep(interval)
+    stop_chat.set()
+    if chat is not None:
+        await chat
     await asyncio.sleep(0.1)
     client.transport.close()
     return sent
+
+
+CHAT_EVERY = 0.2  # seconds between chat messages in the room (10 people: one each every 2 s)
+CHAT_KEY_BASE = 1_000_000  # the baseline's chat messages are numbered apart from the host's
+
+
+async def chat_load(
+    mode: str, ports: list[int], path: str, cookies: list[str], sent: dict[int, float], stop: asyncio.Event
+) -> None:
+    """Chatters take turns, one message every CHAT_EVERY seconds; each message's send time goes into `sent`
+    under the key listeners see (Spaces: its seq, read back from the sender's own socket)."""
+    texts: dict[str, float] = {}
+
+    def make_on_text():
+        def on_text(text: bytes):
+            if mode == "spaces" and b'"chat_message"' in text:
+                message = json.loads(text)
+                if message["text"] in texts:
+                    sent[message["seq"]] = texts[message["text"]]
+
+        return on_text
+
+    clients = [
+        await open_client(ports[i % len(ports)], path, make_on_text(), cookie) for i, cookie in enumerate(cookies)
+    ]
+    await asyncio.sleep(0.5)
+    number = 0
+    while not stop.is_set():
+        client = clients[number % len(clients)]
+        now = time.time()
+        if mode == "spaces":
+            text = f"chat {number}: how is everyone doing tonight?"
+            texts[text] = now
+            client.send(json.dumps({"action": "chat", "text": text}).encode())
+        else:
+            sent[CHAT_KEY_BASE + number] = now
+            client.send(json.dumps({"i": CHAT_KEY_BASE + number, "text": "how is everyone doing?"}).encode())
+        number += 1
+        await asyncio.sleep(CHAT_EVERY)
+    await asyncio.sleep(1.0)  # the last messages' own echoes
+    for client in clients:
+        client.transport.close()
 
 
 def _pct(values: list[float], pct: float) -> float:
@@ -490,6 +357,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between host actions")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--only", choices=["spaces", "baseline"], help="run one pattern")
+    parser.add_argument("--chat", action="store_true", help="10 people chat meanwhile: a message every 200 ms")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument(
         "--database",
@@ -498,7 +366,7 @@ def main() -> None:
         "default: a throw-away SQLite file",
     )
     args = parser.parse_args()
-    _raise_nofile()
+    raise_nofile()
     sizes = args.n or [1000, 2000, 5000]
     modes = [args.only] if args.only else ["spaces", "baseline"]
     rows = []
@@ -506,11 +374,21 @@ def main() -> None:
     for n in sizes:
         by_mode = {}
         for mode in modes:
-            result = run(mode, n, args.processes, args.events, args.interval, args.workers, args.redis, args.database)
+            result = run(
+                mode,
+                n,
+                args.processes,
+                args.events,
+                args.interval,
+                args.workers,
+                args.redis,
+                args.database,
+                10 if args.chat else 0,
+            )
             by_mode[mode] = result
             rows.append(result)
             print(_row(result), flush=True)
-        if len(by_mode) == 2 and by_mode["spaces"]["p99_ms"] > 0:
+        if len(by_mode) == 2 and by_mode["spaces"]["p99_ms"] > 0 and by_mode["baseline"]["p99_ms"] > 0:
             ratio = by_mode["baseline"]["p99_ms"] / by_mode["spaces"]["p99_ms"]
             print(f"|          | {n:>5} | baseline p99 / Spaces p99 = {ratio:.1f}x |", flush=True)
     print()
