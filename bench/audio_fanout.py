@@ -1,6 +1,7 @@
 """Audio fan-out benchmark: server CPU per listener-packet of the media engine vs. stock aiortc.
 
     .venv/bin/python bench/audio_fanout.py [--sweep 0,50,200,500,1000] [--stock-sweep 0,10,20,40] [--window 5]
+                                           [--record]
 
 This process runs the real MediaEngine (and, for the baseline, aiortc's stock path: one encoder per
 RTCRtpSender). A second process runs 13 aiortc speakers that send pre-encoded Opus with marker bursts
@@ -20,7 +21,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aioice.ice
@@ -35,7 +38,9 @@ from aiortc.rtcdtlstransport import RTCCertificate  # noqa: E402
 
 from media.engine import MediaEngine  # noqa: E402
 from media.mixer import OpusEncoder  # noqa: E402
+from media.recorder import Recorders, RoomTap  # noqa: E402
 from media.speaker import SpeakerInput  # noqa: E402
+from recordings.handoff import Plan  # noqa: E402
 
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
@@ -93,6 +98,9 @@ class BenchPolicy:
 
     async def audible_user_ids(self, space_id):
         return set(range(1, SPEAKERS + 1))
+
+    async def demo_voice_user_id(self, space_id):
+        return None
 
 
 class StockRelay:
@@ -176,10 +184,52 @@ class MixerLatency:
             self.decoded = 0
 
 
+class BenchRecordingStore:
+    """--record: the room's recording plan as the bench sets it; chunks written to files from a thread, as
+    the recordings storage does (the site's database bookkeeping is not measured)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.plan_now: Plan | None = None
+        self.pool = ThreadPoolExecutor(max_workers=1)
+
+    async def plan(self, space_id):
+        return self.plan_now
+
+    async def open_segment(self, space_id, key, started_at):
+        return True
+
+    async def ship(self, key, chunk):
+        path = self.folder / f"{key}-{chunk.index:06d}.ogg"
+        await asyncio.get_running_loop().run_in_executor(self.pool, path.write_bytes, chunk.data)
+        return True
+
+    async def ship_orphan(self, key, index, data):
+        return True
+
+    async def close_segment(self, key):
+        return None
+
+
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, record: bool = False) -> None:
         self.mixer_latency = MixerLatency()
-        self.engine = MediaEngine(BenchPolicy())
+        self.recording_store = None
+        recorders = None
+        self.tap_cpu = 0.0
+        if record:
+            folder = Path(tempfile.mkdtemp(prefix="bench-recording-"))
+            self.recording_store = BenchRecordingStore(folder)
+            recorders = Recorders(self.recording_store, spool_dir=folder / "spool", chunk_seconds=5.0)
+            original_tap_tick = RoomTap.tick
+
+            def tap_tick(tap: RoomTap, frames, payload) -> None:
+                started = time.thread_time()
+                original_tap_tick(tap, frames, payload)
+                self.tap_cpu += time.thread_time() - started
+
+            RoomTap.tick = tap_tick
+        self.engine = MediaEngine(BenchPolicy(), recorders=recorders)
         self.stock = StockRelay()
         self.tick_log: list[tuple[float, float]] | None = None
         self.tick_cpu: list[float] = []
@@ -230,6 +280,7 @@ class Server:
         sent0 = room.packets_sent if room else 0
         self.tick_log = []
         self.tick_cpu = []
+        self.tap_cpu = 0.0
         self.gc_pauses = []
         self.mixer_latency.sent_at = []
         if self.profile is not None:
@@ -251,12 +302,23 @@ class Server:
             "tick_ms_p50": percentile([(e - s) * 1000 for s, e in log], 50),
             "tick_ms_max": max([(e - s) * 1000 for s, e in log], default=0.0),
             "tick_cpu_ms_p50": percentile([x * 1000 for x in self.tick_cpu], 50),
+            "tick_cpu_ms_mean": float(np.mean(self.tick_cpu) * 1000) if self.tick_cpu else float("nan"),
+            "tap_cpu_us_per_tick": self.tap_cpu / max(len(log), 1) * 1e6,
             "pacing_p99_ms": percentile(list(np.asarray(jitter) * 1000), 99),
             "peers": len(room.peers) if room else 0,
             "gc2_pauses_ms": [round(x, 1) for x in self.gc_pauses],
             "outputs": len(room.outputs) if room else 0,
             "marker_sent_at": self.mixer_latency.sent_at,
         }
+
+    async def recording(self, mode: str) -> dict:
+        """--record: "off", "record" (every voice consents: the room's packet is written as it is), or
+        "declined" (one speaker declined: the recording is mixed and encoded apart)."""
+        store = self.recording_store
+        store.plan_now = None if mode == "off" else Plan(1, True, frozenset({1} if mode == "declined" else ()))
+        await self.engine.refresh_room(SPACE)
+        room = self.engine.rooms.get(SPACE)
+        return {"recording": bool(room and room.tap and room.tap.segment)}
 
     async def close_stock(self) -> dict:
         await self.stock.close()
@@ -273,7 +335,7 @@ class Server:
 
 
 async def run_server(args: argparse.Namespace) -> dict:
-    server = Server()
+    server = Server(record=args.record)
     if args.profile:
         server.profile = cProfile.Profile()
     tcp = await asyncio.start_server(server.serve, "127.0.0.1", 0)
@@ -289,6 +351,7 @@ async def run_server(args: argparse.Namespace) -> dict:
         args.stock_sweep,
         "--window",
         str(args.window),
+        *(["--record"] if args.record else []),
         stdout=subprocess.PIPE,
     )
     out, _ = await client.communicate()
@@ -535,6 +598,15 @@ async def run_client(args: argparse.Namespace) -> None:
     await gen.add_speakers(speaker_cycle())
     for _ in range(3):
         await gen.add_listener("engine", probe=True)
+    if args.record:
+        # The same room, the same listeners, windows taken in turn: the baseline is in the same run.
+        results["recording"] = {mode: [] for mode in RECORD_MODES}
+        for _ in range(3):
+            for mode in RECORD_MODES:
+                await rpc.call("recording", mode=mode)
+                await asyncio.sleep(1.0)
+                results["recording"][mode].append((await gen.window(args.window))["server"])
+        await rpc.call("recording", mode="off")
     for n in [int(x) for x in args.sweep.split(",") if x]:
         join = await gen.grow(n, "engine")
         await asyncio.sleep(2.0)
@@ -554,6 +626,31 @@ def fit(points: list[dict]) -> tuple[float, float]:
         return float(cpu[0]) if len(cpu) else float("nan"), float("nan")
     b, a = np.polyfit(n, cpu, 1)
     return float(a), float(b)
+
+
+RECORD_MODES = ("off", "record", "declined")
+
+
+def report_recording(results: dict) -> None:
+    """--record: a room's CPU with recording off, on, and on with a declined voice, windows in turn."""
+    print("\nRecording (13 speakers, 3 probe listeners; windows alternate off / record / declined):")
+    print(f"{'mode':>9} {'process cpu% (median of windows)':>40} {'tick CPU µs':>12} {'recording µs/tick':>18}")
+    base_cpu = base_tick = 0.0
+    for mode in RECORD_MODES:
+        windows = results["recording"][mode]
+        cpus = [w["cpu"] / w["wall"] * 100 for w in windows]
+        tick = float(np.median([w["tick_cpu_ms_mean"] for w in windows])) * 1000
+        tap = float(np.median([w["tap_cpu_us_per_tick"] for w in windows]))
+        cpu = float(np.median(cpus))
+        if mode == "off":
+            base_cpu, base_tick = cpu, tick
+        shown = f"{cpu:.2f} ({' '.join(f'{c:.1f}' for c in cpus)})"
+        print(f"{mode:>9} {shown:>40} {tick:>12.1f} {tap:>18.2f}   = {tap * 50 / 1e4:.3f}% of a core")
+    print(
+        f"  process CPU and tick CPU move with the machine's other load; the last column is the recording's own "
+        f"CPU (media.recorder.RoomTap.tick), per 20 ms tick, and what 50 ticks a second cost. Base: {base_cpu:.2f}% "
+        f"of a core, {base_tick:.0f} µs a tick, in the same run."
+    )
 
 
 def report(results: dict) -> None:
@@ -634,6 +731,7 @@ def main() -> None:
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--profile", help="cProfile the server during measurement windows into this file")
+    parser.add_argument("--record", action="store_true", help="also measure what recording the room costs")
     args = parser.parse_args()
     if args.client:
         asyncio.run(run_client(args))
@@ -642,6 +740,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     report(results)
+    if "recording" in results:
+        report_recording(results)
 
 
 if __name__ == "__main__":

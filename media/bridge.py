@@ -40,8 +40,14 @@ class RoomEvents:
             await self.layer.group_discard(room_group(space_id), self.channel)
 
     async def _run(self) -> None:
+        assert self.channel is not None  # start() made it
         async for message in receive_forever(self.layer, self.channel, "media engine (room events)"):
-            if message.get("type") != "room.event" or message.get("space_id") not in self.watched:
+            if message.get("space_id") not in self.watched:
+                continue
+            if message.get("type") == "room.reaction":  # the recording keeps reactions on the replay's clock
+                self.engine.note_reaction(int(message["space_id"]), str(message.get("emoji", "")))
+                continue
+            if message.get("type") != "room.event":
                 continue
             try:
                 await self.apply(int(message["space_id"]), message.get("media"), message.get("user_id"))

@@ -17,6 +17,7 @@ from django.conf import settings
 from live.media_port import MediaError
 
 from .engine import MediaEngine
+from .limits import PeerCaps, PeerLimits
 
 __all__ = ["MediaError", "negotiate", "local_engine", "refresh_room", "shutdown"]
 
@@ -40,8 +41,10 @@ async def local_engine() -> MediaEngine:
     if engine is None:
         from .bridge import RoomEvents
         from .policy import DjangoPolicy, publish_levels
+        from .recorder_store import django_recorders
 
-        engine = MediaEngine(DjangoPolicy(), on_levels=publish_levels)
+        engine = MediaEngine(DjangoPolicy(), on_levels=publish_levels, recorders=django_recorders(remote_feed=False),
+                             limits=PeerLimits(PeerCaps.from_settings()))  # fmt: skip
         layer = get_channel_layer()
         if layer is not None:
             events = RoomEvents(engine, layer)
@@ -65,13 +68,17 @@ async def shutdown() -> None:
             await events.stop()
 
 
-async def negotiate(space_id: int, user_id: int | None, sdp: str, type: str) -> dict:  # noqa: A002
-    """Answer a browser's offer for this room. Raises MediaError(reason) on refusal."""
+async def negotiate(space_id: int, user_id: int | None, sdp: str, type: str, *,  # noqa: A002
+                    socket_id: str | None = None, address: str | None = None) -> dict:  # fmt: skip
+    """Answer a browser's offer for this room. Raises MediaError(reason) on refusal.
+
+    `socket_id` (the room socket's) and `address` (the client's) feed the engine's peer caps (media.limits)."""
     if type != "offer":
         raise MediaError("Send an SDP offer.")
     if in_process():
-        return await (await local_engine()).negotiate(space_id, user_id, sdp, type)
-    return await _negotiate_remote(space_id, user_id, sdp)
+        engine = await local_engine()
+        return await engine.negotiate(space_id, user_id, sdp, type, socket_id=socket_id, address=address)
+    return await _negotiate_remote(space_id, user_id, sdp, socket_id, address)
 
 
 async def refresh_room(space_id: int) -> None:
@@ -81,7 +88,8 @@ async def refresh_room(space_id: int) -> None:
         await engine.refresh_room(space_id)
 
 
-async def _negotiate_remote(space_id: int, user_id: int | None, sdp: str) -> dict:
+async def _negotiate_remote(space_id: int, user_id: int | None, sdp: str, socket_id: str | None,
+                            address: str | None) -> dict:  # fmt: skip
     from .placement import Placement
 
     loop = asyncio.get_running_loop()
@@ -97,7 +105,7 @@ async def _negotiate_remote(space_id: int, user_id: int | None, sdp: str) -> dic
         await layer.send(
             worker["channel"],
             {"type": "media.negotiate", "space_id": space_id, "user_id": user_id, "sdp": sdp, "sdp_type": "offer",
-             "reply": reply},
+             "socket_id": socket_id, "address": address, "reply": reply},
         )  # fmt: skip
         try:
             message = await asyncio.wait_for(layer.receive(reply), ANSWER_TIMEOUT)

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -26,6 +26,8 @@ from live.media_port import MediaError
 
 from .compat import aiortc as aiortc_compat
 from .fanout import ParkedTrack, take_over_sender_reports
+from .limits import Admission, CpuLoad, PeerLimits, Refused, owner_of
+from .recorder import Recorders
 from .room import Peer, Room
 from .speaker import SpeakerInput
 
@@ -44,6 +46,10 @@ class Policy(Protocol):
     async def publisher_user_ids(self, space_id: int) -> set[int]: ...
 
     async def audible_user_ids(self, space_id: int) -> set[int]: ...
+
+    async def demo_voice_user_id(self, space_id: int) -> int | None:
+        """The speaker whose voice a recorded clip plays in this room (the demo Space only), or None."""
+        ...
 
 
 LevelsCallback = Callable[[int, dict[str, float]], Awaitable[None]]
@@ -69,8 +75,16 @@ class MediaEngine:
         on_room_freed: Callable[[int], Awaitable[None]] | None = None,
         ice_servers: list[dict] | None = None,
         refresh_interval: float = REFRESH_INTERVAL,
+        recorders: Recorders | None = None,
+        limits: PeerLimits | None = None,
     ) -> None:
         self.policy = policy
+        # Caps on peer connections per socket, per user or address, and in total (media.limits).
+        self.limits = limits or PeerLimits()
+        # Recording rooms and feeding their plain-HTTP listeners (media.recorder); None records nothing.
+        self.recorders = recorders
+        if recorders is not None:
+            recorders.bind(lambda: self.rooms)
         self.on_levels = on_levels
         self.on_room_created = on_room_created
         self.on_room_freed = on_room_freed
@@ -89,12 +103,22 @@ class MediaEngine:
         self._refresh_task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self.tick_overruns = 0
-        self.room_events = None  # the channel-layer subscription, when one feeds this engine
+        # bench/many_rooms.py's baseline only: the engine as before issue 14 (media.room.Room.legacy).
+        self.legacy = False
+        self.room_events: Any = (
+            None  # the channel-layer subscription (media.bridge.RoomEvents), when one feeds this engine
+        )
 
     # -- signalling --------------------------------------------------------------------------------
 
-    async def negotiate(self, space_id: int, user_id: int | None, sdp: str, sdp_type: str) -> dict:
-        """Answer a client's offer. Raises MediaError on refusal."""
+    async def negotiate(
+        self, space_id: int, user_id: int | None, sdp: str, sdp_type: str, *,
+        socket_id: str | None = None, address: str | None = None,
+    ) -> dict:  # fmt: skip
+        """Answer a client's offer. Raises MediaError on refusal.
+
+        `socket_id` names the room socket the offer came on (its new offer replaces its old peer) and
+        `address` the client's network address (an anonymous visitor's peers count against it)."""
         if sdp_type != "offer":
             raise MediaError("Expected an SDP offer.")
         refusal = await self.policy.entry_refusal(space_id, user_id)
@@ -105,16 +129,49 @@ class MediaEngine:
         if wants_to_send and user_id is not None:
             may_publish = user_id in await self.policy.publisher_user_ids(space_id)
 
+        replacing = len(self._replaced_peers(space_id, user_id, socket_id))
+        try:
+            admission = self.limits.admit(owner_of(user_id, address), replacing=replacing, on_stage=may_publish)
+        except Refused as exc:
+            raise MediaError(str(exc)) from None
+        try:
+            return await self._answer(space_id, user_id, sdp, may_publish, socket_id, admission)
+        except BaseException:
+            admission.release()
+            raise
+
+    def _replaced_peers(self, space_id: int, user_id: int | None, socket_id: str | None) -> list[Peer]:
+        """The peers a new offer replaces: its socket's, and a logged-in user's other one in this room."""
+        room = self.rooms.get(space_id)
+        if room is None:
+            return []
+        return [
+            p for p in room.peers.values()
+            if (socket_id is not None and p.socket_id == socket_id) or (user_id is not None and p.user_id == user_id)
+        ]  # fmt: skip
+
+    async def _answer(
+        self, space_id: int, user_id: int | None, sdp: str, may_publish: bool, socket_id: str | None,
+        admission: Admission,
+    ) -> dict:  # fmt: skip
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
         aiortc_compat.use_certificate(pc, self._certificate)
         try:
+            return await self._set_up(pc, space_id, user_id, sdp, may_publish, socket_id, admission)
+        except BaseException:
+            await pc.close()  # a refused or failed offer holds nothing
+            raise
+
+    async def _set_up(
+        self, pc: RTCPeerConnection, space_id: int, user_id: int | None, sdp: str, may_publish: bool,
+        socket_id: str | None, admission: Admission,
+    ) -> dict:  # fmt: skip
+        try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:
-            await pc.close()
             raise MediaError("Malformed offer.") from exc
         audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
         if not audio:
-            await pc.close()
             raise MediaError("The offer has no audio.")
         transceiver = audio[0]
         for extra in audio[1:] + [t for t in pc.getTransceivers() if t.kind != "audio"]:
@@ -126,15 +183,24 @@ class MediaEngine:
         transceiver.direction = "sendrecv" if may_publish else "sendonly"
         codecs = aiortc_compat.negotiated_codecs(transceiver)
         payload_type = codecs[0].payloadType
+        if payload_type is None:
+            raise MediaError("The offer has no audio codec we can use.")
+        if not self.legacy:
+            # Ask for Opus DTX: a silent browser then sends a packet every 400 ms instead of 50 a second.
+            for codec in codecs:
+                if codec.mimeType.lower() == "audio/opus":
+                    codec.parameters["usedtx"] = 1
 
         room = await self._room(space_id)
-        if user_id is not None:
-            for old in [p for p in room.peers.values() if p.user_id == user_id]:
-                await self._close_peer(room, old)
+        for old in self._replaced_peers(space_id, user_id, socket_id):
+            await self._close_peer(room, old)
 
-        peer = Peer(next(self._peer_ids), user_id, pc, transceiver.sender, payload_type)
+        peer = Peer(next(self._peer_ids), user_id, pc, transceiver.sender, payload_type, socket_id=socket_id,
+                    admission=admission)  # fmt: skip
         if may_publish:
-            opus_types = {c.payloadType for c in codecs if c.mimeType.lower() == "audio/opus"}
+            opus_types = {
+                c.payloadType for c in codecs if c.mimeType.lower() == "audio/opus" and c.payloadType is not None
+            }
             peer.speaker = SpeakerInput(payload_types=opus_types)
             peer.speaker.set_accepting(user_id in room.audible)
             # Take the parsed packets before aiortc's jitter buffer and decoder thread see them.
@@ -145,8 +211,7 @@ class MediaEngine:
             if pc.connectionState in ("failed", "closed"):
                 await self._close_peer(room, peer)
 
-        answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)
+        await pc.setLocalDescription(await pc.createAnswer())
         room.add_peer(peer)
         return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
 
@@ -156,11 +221,19 @@ class MediaEngine:
         room = self.rooms.get(space_id)
         if room is None:
             room = Room(space_id)
+            room.legacy = self.legacy
             room.apply_audible(await self.policy.audible_user_ids(space_id))
+            voice = await self.policy.demo_voice_user_id(space_id)
+            if voice is not None:
+                from .demo_voice import bot_peer, load_clip
+
+                room.add_bot(bot_peer(voice, await asyncio.to_thread(load_clip)))
             self.rooms[space_id] = room
             self._start()
             if self.on_room_created is not None:
                 await self.on_room_created(space_id)
+            if self.recorders is not None:
+                await self.recorders.refresh(room)
         return room
 
     def _start(self) -> None:
@@ -177,6 +250,8 @@ class MediaEngine:
         audible = await self.policy.audible_user_ids(space_id)
         if self.rooms.get(space_id) is room:
             room.apply_audible(audible)
+            if self.recorders is not None:
+                await self.recorders.refresh(room)
 
     async def remove_user(self, space_id: int, user_id: int) -> None:
         room = self.rooms.get(space_id)
@@ -191,6 +266,8 @@ class MediaEngine:
         room = self.rooms.pop(space_id, None)
         if room is None:
             return
+        if self.recorders is not None:
+            self.recorders.room_ended(room)
         for peer in list(room.peers.values()):
             await self._close_peer(room, peer)
         if self.on_room_freed is not None:
@@ -198,11 +275,21 @@ class MediaEngine:
 
     async def _close_peer(self, room: Room, peer: Peer) -> None:
         room.drop_peer(peer)
+        if peer.admission is not None:
+            peer.admission.release()
         await peer.pc.close()
+
+    def note_reaction(self, space_id: int, emoji: str) -> None:
+        """A reaction in a room this engine hosts: the recording places it on the replay's clock."""
+        room = self.rooms.get(space_id)
+        if room is not None and room.tap is not None:
+            room.tap.note_reaction(emoji)
 
     async def close(self) -> None:
         for space_id in list(self.rooms):
             await self.end_room(space_id)
+        if self.recorders is not None:
+            await self.recorders.close()
         for task in (self._clock_task, self._refresh_task, *self._background):
             if task is not None:
                 task.cancel()
@@ -212,12 +299,18 @@ class MediaEngine:
     async def _run_clock(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time()
+        sampled_at = deadline
         while self.rooms:
             deadline += TICK
             delay = deadline - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -5 * TICK:
+            # Always through the event loop, even when late: signalling (offers, ICE, DTLS) must get its turn
+            # between ticks, or an overloaded engine would stop admitting anyone instead of refusing.
+            await asyncio.sleep(max(delay, 0))
+            if loop.time() - sampled_at >= CpuLoad.PERIOD:
+                sampled_at = loop.time()
+                self.limits.cpu.sample()  # for admission control (media.limits)
+            started = time.perf_counter()
+            if delay < -5 * TICK:
                 # Far behind (a stalled loop): resynchronise rather than send a burst.
                 self.tick_overruns += 1
                 deadline = loop.time()
@@ -229,8 +322,12 @@ class MediaEngine:
                 except Exception:
                     logger.exception("media tick failed in space %s", room.space_id)
                     continue
-                if levels is not None and self.on_levels is not None:
-                    self._spawn(self.on_levels(room.space_id, levels))
+                if levels is not None:
+                    if room.tap is not None:
+                        room.tap.note_levels(levels)
+                    if self.on_levels is not None:
+                        self._spawn(self.on_levels(room.space_id, levels))
+            self.limits.cpu.ticked(time.perf_counter() - started)
 
     async def _run_refresh(self) -> None:
         while self.rooms:
@@ -257,4 +354,6 @@ class MediaEngine:
             "rooms": len(self.rooms),
             "peers": sum(len(r.peers) for r in self.rooms.values()),
             "speakers": sum(len(r.speakers) for r in self.rooms.values()),
+            "peers_refused": self.limits.refused,
+            "busy": self.limits.busy(),
         }

@@ -68,7 +68,7 @@ class Placement:
     # -- Daphne side -------------------------------------------------------------------------------
 
     async def live_workers(self) -> list[dict]:
-        ids = sorted(await self.redis.smembers(self.workers_key))
+        ids = sorted(str(i) for i in await self.redis.smembers(self.workers_key))
         if not ids:
             return []
         records = await self.redis.mget([self._worker_key(i) for i in ids])
@@ -90,6 +90,7 @@ class Placement:
         for _ in range(3):
             placed = await self.redis.get(self._room_key(space_id))
             if placed is not None:
+                placed = str(placed)
                 record = await self.redis.get(self._worker_key(placed))
                 if record is not None:
                     return json.loads(record)
@@ -97,6 +98,7 @@ class Placement:
             workers = await self.live_workers()
             if not workers:
                 return None
-            best = min(workers, key=self._score)
+            # A worker near its CPU budget takes no new room while another can (media.limits.PeerLimits.busy).
+            best = min([w for w in workers if not (w.get("load") or {}).get("busy")] or workers, key=self._score)
             await self.redis.set(self._room_key(space_id), best["id"], nx=True)
         return None

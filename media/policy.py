@@ -43,6 +43,12 @@ def _audible_user_ids(space_id: int) -> set[int]:
     return set(audible_user_ids(space_id))
 
 
+def _demo_voice_user_id(space_id: int) -> int | None:
+    from rooms.models import Space
+
+    return Space.objects.filter(pk=space_id).values_list("demo_voice_id", flat=True).first()
+
+
 class DjangoPolicy:
     """The engine's Policy backed by rooms.access and live.stage."""
 
@@ -54,6 +60,9 @@ class DjangoPolicy:
 
     async def audible_user_ids(self, space_id: int) -> set[int]:
         return await database_sync_to_async(_audible_user_ids)(space_id)
+
+    async def demo_voice_user_id(self, space_id: int) -> int | None:
+        return await database_sync_to_async(_demo_voice_user_id)(space_id)
 
 
 async def publish_levels(space_id: int, levels: dict[str, float]) -> None:

@@ -54,11 +54,14 @@ class SpeakerInput:
         self._next_seq: int | None = None
         self._decoder = self._new_decoder()
         self._read_socket: Callable[[], None] | None = None
-        self._pcm = np.zeros(0, dtype=np.int16)
+        self._pcm: np.ndarray = np.zeros(0, dtype=np.int16)
         self._last: np.ndarray | None = None
         self._concealed_in_row = 0
         self._window_min = MAX_DEPTH
         self._window_ticks = 0
+        # The Opus packet that made exactly the frame pull() returned (None for a stand-in or a frame made
+        # of parts of several packets): what a room may forward as it is when this voice talks alone.
+        self.payload: bytes | None = None
         # counters, for tests and the benchmark
         self.received = 0
         self.dropped = 0
@@ -67,7 +70,7 @@ class SpeakerInput:
         self.skipped = 0
 
     @staticmethod
-    def _new_decoder() -> av.CodecContext:
+    def _new_decoder() -> av.AudioCodecContext:
         decoder = av.CodecContext.create("libopus", "r")
         decoder.format = "s16"
         decoder.layout = "mono"  # libopus downmixes a stereo stream for us
@@ -142,8 +145,9 @@ class SpeakerInput:
         payload = self._packets.pop(self._next_seq, None)
         if payload is None:
             # The expected packet is lost (or reordered past us): skip to the oldest we hold.
-            oldest = min(self._packets, key=lambda s: _seq_distance(s, self._next_seq))
-            self.skipped += _seq_distance(oldest, self._next_seq)
+            origin = self._next_seq
+            oldest = min(self._packets, key=lambda s: _seq_distance(s, origin))
+            self.skipped += _seq_distance(oldest, origin)
             self._next_seq = oldest
             payload = self._packets.pop(oldest)
         self._next_seq = (self._next_seq + 1) & 0xFFFF
@@ -184,11 +188,16 @@ class SpeakerInput:
         while len(self._packets) > MAX_DEPTH:
             self._drop_oldest()
 
+        whole = self._pcm.size == 0
+        self.payload = None
         while self._pcm.size < FRAME_SAMPLES:
             payload = self._take_next()
             if payload is None:
                 break
             self._decode(payload)
+            if whole and self._pcm.size == FRAME_SAMPLES:
+                self.payload = payload
+            whole = False
 
         if self._pcm.size >= FRAME_SAMPLES:
             frame, self._pcm = self._pcm[:FRAME_SAMPLES], self._pcm[FRAME_SAMPLES:]
@@ -245,7 +254,7 @@ def intercept_rtp(dtls: RTCDtlsTransport, handle: Callable[[bytes], None] | None
             return
         original(data, addr)
 
-    protocol.datagram_received = datagram_received
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
     return True
 
 

@@ -18,6 +18,7 @@ from live.media_port import MediaError
 
 from .bridge import RoomEvents
 from .engine import MediaEngine, Policy
+from .limits import PeerCaps, PeerLimits
 from .placement import DEFAULT_PREFIX, Placement
 
 logger = logging.getLogger(__name__)
@@ -27,24 +28,30 @@ HEARTBEAT_INTERVAL = 1.0
 
 class MediaWorker:
     def __init__(self, layer, redis_url: str, *, policy: Policy | None = None, on_levels=None,
-                 ice_servers: list[dict] | None = None, prefix: str = DEFAULT_PREFIX) -> None:  # fmt: skip
+                 ice_servers: list[dict] | None = None, prefix: str = DEFAULT_PREFIX,
+                 limits: PeerLimits | None = None) -> None:  # fmt: skip
+        recorders = None
         if policy is None:
             from .policy import DjangoPolicy, publish_levels
+            from .recorder_store import django_recorders
 
             policy, on_levels = DjangoPolicy(), on_levels or publish_levels
+            # Records the rooms placed here, and feeds their plain-HTTP listeners (over Redis) when asked.
+            recorders = django_recorders(remote_feed=True)
         self.layer = layer
         self.placement = Placement(redis_url, prefix)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.events: RoomEvents | None = None
         self.engine = MediaEngine(
             policy,
             on_levels=on_levels,
             on_room_created=self._room_created,
             on_room_freed=self._room_freed,
             ice_servers=ice_servers,
+            recorders=recorders,
+            limits=limits or PeerLimits(PeerCaps.from_settings()),
         )
         self.events = RoomEvents(self.engine, layer)
-        self.channel: str | None = None
+        self.channel = ""  # its inbox on the channel layer, once run() starts
         self._tasks: set[asyncio.Task] = set()
 
     async def _room_created(self, space_id: int) -> None:
@@ -100,8 +107,9 @@ class MediaWorker:
         reply: dict
         try:
             answer = await self.engine.negotiate(
-                int(message["space_id"]), message.get("user_id"), message["sdp"], message.get("sdp_type", "offer")
-            )
+                int(message["space_id"]), message.get("user_id"), message["sdp"], message.get("sdp_type", "offer"),
+                socket_id=message.get("socket_id"), address=message.get("address"),
+            )  # fmt: skip
             reply = {"type": "media.answer", **answer}
         except MediaError as exc:
             reply = {"type": "media.answer", "error": str(exc)}

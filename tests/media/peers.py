@@ -58,12 +58,14 @@ class Recorder:
         self.decoder.sample_rate = RATE
         self.chunks: list[tuple[float, np.ndarray]] = []
         self.packets = 0
+        self.arrivals: list[tuple[float, int, bytes]] = []  # (time, sequence number, Opus payload)
         self.first_packet = asyncio.Event()
 
     async def handle_rtp(self, packet, arrival_time_ms: int = 0) -> None:
         self.packets += 1
         self.first_packet.set()
         now = time.monotonic()
+        self.arrivals.append((now, packet.sequence_number, packet.payload))
         for frame in self.decoder.decode(av.Packet(packet.payload)):
             self.chunks.append((now, frame.to_ndarray().reshape(-1)))
 
