@@ -261,7 +261,7 @@ def call_before_shutdown(callback: Callable[[], Any], timeout: float) -> bool:
         done = defer.Deferred.fromFuture(asyncio.ensure_future(asyncio.wait_for(callback(), timeout)))
         return done.addErrback(lambda failure: logger.warning("shutdown step failed: %s", failure.value))
 
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
     return True
 
 

@@ -20,6 +20,7 @@ class Subscriber(Protocol):
 
     user_id: int | None
     handle: str | None
+    session_key: str | None  # the session that logged the socket in (None: anonymous)
     is_moderator: bool
     # Set while the socket is open on Daphne: writes a ready-made websocket frame to the TCP transport.
     fast_write: Callable[[bytes], None] | None
@@ -40,7 +41,8 @@ def split_by_audience(message: dict, sockets: Sequence[S]) -> tuple[Sequence[S],
         return sockets, []
     audience = msgspec.convert(message["audience"], protocol.Audience)
     user_ids = set(audience.user_ids)
-    allowed, others = [], []
+    allowed: list[S] = []
+    others: list[S] = []
     for subscriber in sockets:
         sees_it = (audience.moderators and subscriber.is_moderator) or subscriber.user_id in user_ids
         (allowed if sees_it else others).append(subscriber)
