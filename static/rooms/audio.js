@@ -17,10 +17,13 @@
 //   await audio.setMuted(true);        // mutes the track *and* tells the server
 //
 // Signalling is non-trickle: the offer is sent once ICE gathering has finished. After a network blip
-// (ICE "failed", or "disconnected" for a few seconds) a fresh connection is negotiated by itself.
+// (ICE "failed", or "disconnected" for a few seconds), or when an answered connection has not come up
+// within a few seconds (ICE can sit in "checking" for half a minute before it fails), a fresh connection
+// is negotiated by itself.
 
 const GATHER_TIMEOUT_MS = 2000;
 const DISCONNECTED_GRACE_MS = 3000;
+const CONNECT_TIMEOUT_MS = 6000; // from the answer to "connected"; loopback takes well under a second
 const MAX_BACKOFF_MS = 10000;
 
 function waitForGathering(pc) {
@@ -58,6 +61,7 @@ export function startAudio(options) {
   let generation = 0; // bumps on every (re)negotiation so stale callbacks do nothing
   let retryTimer = null;
   let disconnectTimer = null;
+  let connectTimer = null;
   let backoff = 500;
   let meter = null;
 
@@ -112,9 +116,12 @@ export function startAudio(options) {
     if (closed) return;
     const mine = ++generation;
     clearTimeout(disconnectTimer);
+    clearTimeout(connectTimer);
     if (pc) pc.close();
     opts.onState("connecting");
-    const next = new RTCPeerConnection({ iceServers: await iceServers() });
+    const servers = await iceServers();
+    if (mine !== generation || closed) return; // a newer negotiation started meanwhile (listen, then publish)
+    const next = new RTCPeerConnection({ iceServers: servers });
     pc = next;
     next.addEventListener("track", (event) => {
       if (mine === generation) play(event.streams[0] || new MediaStream([event.track]));
@@ -125,6 +132,7 @@ export function startAudio(options) {
       if (state === "connected") {
         backoff = 500;
         clearTimeout(disconnectTimer);
+        clearTimeout(connectTimer);
         opts.onState("connected");
       } else if (state === "failed") {
         scheduleReconnect();
@@ -155,6 +163,9 @@ export function startAudio(options) {
       const answer = await opts.signal({ sdp: next.localDescription.sdp, type: next.localDescription.type });
       if (mine !== generation) return;
       await next.setRemoteDescription(answer);
+      connectTimer = setTimeout(() => {
+        if (mine === generation && next.connectionState !== "connected") scheduleReconnect();
+      }, CONNECT_TIMEOUT_MS);
     } catch (error) {
       if (mine !== generation) return;
       opts.onError(error);
@@ -219,6 +230,7 @@ export function startAudio(options) {
       generation++;
       clearTimeout(retryTimer);
       clearTimeout(disconnectTimer);
+      clearTimeout(connectTimer);
       stopMeter();
       if (pc) pc.close();
       if (microphone) for (const t of microphone.getTracks()) t.stop();

@@ -1,19 +1,41 @@
 // The live room: one websocket, a snapshot then numbered deltas (docs/protocol.md). No build step.
 // Every rule lives on the server; this module only shows state and sends actions.
 
-import { startAudio } from "./audio.js";
+import { AudiencePanel } from "./audience.js";
+import { actionButton, avatar, el, icon } from "./dom.js";
+import { JustJoined, keepWaitTimesCurrent, renderRequests } from "./moderation.js";
+import { roomAudio } from "./room-audio.js";
+import { pushToTalk, speakingIndicator } from "./voice.js";
 
 const root = document.getElementById("room");
 const $ = (selector) => root.querySelector(selector);
+// Each region looks only inside itself: the stage's menus and the footer both have a "mute" button.
+const controls = $("[data-controls]");
+const stageList = $("[data-stage]");
 
 const DELTAS = new Set([
-  "role_changed", "speaker_muted", "speaker_unmuted", "request_added", "request_removed",
+  "role_changed", "speaker_muted", "speaker_unmuted", "request_added", "request_removed", "queue_moved",
   "invite_added", "invite_removed", "removed", "space_ended", "space_updated", "noop",
+  "recording_changed", "voice_consent_changed", // applied by static/recordings/room.js through room.on()
+  "chat_message", "message_deleted", "chat_mute_changed", "chat_settings", "pinned", // static/rooms/chat.js
 ]);
-const FINAL_CLOSES = { 4000: "This Space has ended.", 4001: "You logged out.", 4003: "You can't be in this Space.", 4004: "This Space doesn't exist." };
+const FINAL_CLOSES = {
+  4000: "This Space has ended.",
+  4001: "You logged out.",
+  4003: "You can't be in this Space.",
+  4004: "This Space doesn't exist.",
+  4029: "Too many connections: close another tab, then reload.", // retrying would only be refused again
+};
 const GAP_WAIT_MS = 400; // deltas from two processes may arrive swapped; wait a little before resyncing
 const ROLE_LABEL = { host: "Host", cohost: "Co-host", speaker: "Speaker" };
 const ROLE_ORDER = { host: 0, cohost: 1, speaker: 2 };
+// `removed.reason`: why you had to leave (a host's `remove`, or the server ejecting you).
+const REMOVED_BECAUSE = {
+  removed: "You were removed from this Space.",
+  ticket_refunded: "Your ticket was refunded.",
+  blocked: "You can't be in this Space.",
+  banned: "Your account was suspended.",
+};
 
 let state = JSON.parse(document.getElementById("room-initial").textContent);
 let lastSeq = -1; // nothing from the socket yet
@@ -23,7 +45,6 @@ let ended = false;
 let gapTimer = null;
 const early = new Map(); // seq -> delta that arrived before the one it follows
 const listeners = new Map(); // event name -> handlers (signal() below waits on webrtc_answer and error)
-let audio = null;
 
 // --- the room as the rest of this module (signalling, audio hooks) sees it ------------------------------
 const room = {
@@ -31,6 +52,7 @@ const room = {
   get me() { return state.me; },
   get onStage() { return Boolean(state.me && ROLE_ORDER[state.me.role] !== undefined); },
   get isMuted() { return !state.me || state.me.is_muted; },
+  get state() { return state; },
   send(message) {
     if (socket && socket.readyState === WebSocket.OPEN) { socket.send(JSON.stringify(message)); return true; }
     return false;
@@ -47,6 +69,17 @@ function emit(event, payload) {
     try { handler(payload); } catch (error) { console.error(error); }
   }
 }
+
+const isModerator = () => Boolean(state.me && (state.me.role === "host" || state.me.role === "cohost"));
+const justJoined = new JustJoined(root);
+const audience = new AudiencePanel(root, { url: root.dataset.audienceUrl, me: () => state.me, isModerator });
+const showSpeaking = speakingIndicator(root);
+const audio = roomAudio(room, {
+  iceServers: JSON.parse(document.getElementById("room-ice").textContent),
+  status,
+  setConnection,
+  tapToListenIn: $(".room__head"),
+});
 
 // --- socket --------------------------------------------------------------------------------------------
 function connect() {
@@ -84,7 +117,7 @@ function receive(message) {
     return;
   }
   switch (name) {
-    case "presence": showCount(message.listener_count); showJoined(message.joined || []); break;
+    case "presence": onPresence(message); break;
     case "reactions": for (const item of message.reactions) floatReaction(item); break;
     case "speaking": showSpeaking(message.levels || {}); break;
     case "error": status(message.reason, true); break;
@@ -116,9 +149,10 @@ function applySnapshot(snapshot) {
   const wasOnStage = room.onStage;
   state = snapshot;
   lastSeq = snapshot.seq;
+  root.dataset.seq = String(lastSeq); // in step with the server (tests wait on it too)
   early.clear();
   render();
-  syncAudio(wasOnStage);
+  audio.sync(wasOnStage);
   emit("snapshot", snapshot);
 }
 
@@ -126,6 +160,7 @@ function isMe(message) { return state.me && message.user_id === state.me.user_id
 
 function apply(delta) {
   lastSeq = delta.seq;
+  root.dataset.seq = String(lastSeq);
   const wasOnStage = room.onStage;
   const speakers = state.speakers;
   const without = (list) => list.filter((person) => person.user_id !== delta.user_id);
@@ -140,12 +175,13 @@ function apply(delta) {
       state.invites = without(state.invites);
       if (delta.role === "host") { state.space.host = delta.user; state.space.host_id = delta.user_id; }
       if (isMe(delta)) {
-        Object.assign(state.me, { role: delta.role, is_muted: delta.is_muted, requested: false, invited: false });
+        Object.assign(state.me, { role: delta.role, is_muted: delta.is_muted, requested: false, invited: false, request_position: null });
         if (delta.role === "listener" && ROLE_ORDER[delta.previous_role] !== undefined) status("You're back in the audience.");
-        if (delta.role === "speaker" && delta.previous_role === "listener") status("You're on stage. Unmute when you're ready to talk.");
+        if (delta.role === "speaker" && delta.previous_role === "listener") status("You're on stage. Unmute (or hold Space) when you're ready to talk.");
         if (delta.role === "cohost") status("You're now a co-host.");
         if (delta.role === "host") status("You're now the host.");
       }
+      audience.update(pick(delta));
       break;
     }
     case "speaker_muted":
@@ -154,21 +190,27 @@ function apply(delta) {
       if (person) person.is_muted = delta.is_muted;
       if (isMe(delta)) {
         state.me.is_muted = delta.is_muted;
-        muteFromServer(delta.is_muted);
+        audio.mutedByServer(delta.is_muted);
         if (delta.is_muted && delta.by && delta.by !== state.me.user) status(`@${delta.by} muted you.`);
       }
       break;
     }
     case "request_added":
-      if (isMe(delta)) { state.me.requested = true; status("You asked to speak. The host will see your request."); }
+      if (isMe(delta)) {
+        Object.assign(state.me, { requested: true, request_position: delta.position });
+        status("You asked to speak. The host will see your request.");
+      }
       if (isModerator()) state.requests = without(state.requests).concat([delta]); // only they keep the list
       break;
     case "request_removed":
       if (isMe(delta)) {
-        state.me.requested = false;
+        Object.assign(state.me, { requested: false, request_position: null });
         if (delta.reason === "denied") status("Your request to speak wasn't accepted this time.");
       }
       state.requests = without(state.requests);
+      break;
+    case "queue_moved": // a request ahead of yours left the line
+      if (state.me && state.me.request_position > delta.position) state.me.request_position -= 1;
       break;
     case "invite_added":
       if (isMe(delta)) { state.me.invited = true; status(`@${delta.by} invited you to speak.`); }
@@ -182,7 +224,9 @@ function apply(delta) {
       state.speakers = without(speakers);
       state.requests = without(state.requests);
       state.invites = without(state.invites);
-      if (isMe(delta)) { ended = true; finish("You were removed from this Space."); }
+      justJoined.forget(delta.user);
+      audience.drop(delta.user);
+      if (isMe(delta)) { ended = true; finish(REMOVED_BECAUSE[delta.reason] || REMOVED_BECAUSE.removed); }
       break;
     case "space_updated":
       state.space.title = delta.title;
@@ -196,7 +240,7 @@ function apply(delta) {
       break;
   }
   render();
-  syncAudio(wasOnStage);
+  audio.sync(wasOnStage);
   emit(delta.event, delta);
 }
 
@@ -206,44 +250,47 @@ function pick(person) {
 }
 
 // --- rendering ------------------------------------------------------------------------------------------
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "class") node.className = value;
-    else if (key === "style") node.setAttribute("style", value);
-    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "type" || key === "title") node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
-function actionButton(label, action, user, extra = "") {
-  return el("button", { type: "button", class: `button--small ${extra}`, "data-action": action, "data-user": user }, label);
-}
-
-function avatar(person, size = "lg") {
-  return el("span", { class: `avatar avatar--${size}`, style: `--hue: ${Number(person.hue) || 0}`, "aria-hidden": "true" }, person.initials);
-}
-
-function isModerator() { return Boolean(state.me && (state.me.role === "host" || state.me.role === "cohost")); }
+// "Report" (static/rooms/chat.js opens the report dialog for any [data-report-user] button).
+const reportItem = (handle) => el("button", { type: "button", class: "button--small button--ghost", "data-report-user": handle }, icon("report"), "Report");
 
 function speakerMenu(person) {
   const me = state.me;
+  if (me && person.user_id !== me.user_id && (!isModerator() || person.role === "host")) {
+    return el("details", { class: "speaker__menu", "data-menu-for": person.user },
+      el("summary", { "aria-label": `More for @${person.user}`, title: `More for @${person.user}` }, icon("more")),
+      el("div", { class: "speaker__menu-items" }, reportItem(person.user)));
+  }
   if (!isModerator() || person.user_id === me.user_id || person.role === "host") return null;
   const items = [];
   const iAmHost = me.role === "host";
-  if (!person.is_muted) items.push(actionButton("🔇 Mute", "mute", person.user));
+  if (!person.is_muted) items.push(actionButton("Mute", "mute", person.user, { iconName: "mute" }));
   if (person.role === "speaker") {
-    items.push(actionButton("⬇ Move to audience", "make_listener", person.user));
-    if (iAmHost) items.push(actionButton("⭐ Make co-host", "add_cohost", person.user));
+    items.push(actionButton("Move to audience", "make_listener", person.user, { iconName: "to-audience" }));
+    if (iAmHost) items.push(actionButton("Make co-host", "add_cohost", person.user, { iconName: "cohost" }));
   }
   if (person.role === "cohost" && iAmHost) {
-    items.push(actionButton("Remove co-host", "remove_cohost", person.user));
-    items.push(actionButton("👑 Make host", "transfer_host", person.user));
+    items.push(actionButton("Remove co-host", "remove_cohost", person.user, { iconName: "uncohost" }));
+    items.push(actionButton("Make host", "transfer_host", person.user, { iconName: "host", confirm: `Hand the Space over to @${person.user}? You'll become a co-host.` }));
   }
-  if (person.role === "speaker" || iAmHost) items.push(actionButton("Remove from Space", "remove", person.user, "button--danger"));
-  return el("details", { class: "speaker__menu" }, el("summary", { "aria-label": `Manage @${person.user}` }, "⋯"), el("div", { class: "speaker__menu-items" }, ...items));
+  if (person.role === "speaker" || iAmHost) {
+    items.push(actionButton("Remove from Space", "remove", person.user, { iconName: "remove", extra: "button--danger", confirm: `Remove @${person.user} from this Space? They can't come back.` }));
+  }
+  items.push(reportItem(person.user));
+  return el("details", { class: "speaker__menu", "data-menu-for": person.user },
+    el("summary", { "aria-label": `Manage @${person.user}`, title: `Manage @${person.user}` }, icon("more")),
+    el("div", { class: "speaker__menu-items" }, ...items));
+}
+
+function speakerItem(person) {
+  const item = el("li", { class: `speaker${person.is_muted ? " speaker--muted" : ""}`, "data-user": person.user, "data-user-id": String(person.user_id) },
+    el("span", { class: "speaker__ring" }, avatar(person)),
+    el("span", { class: "speaker__name", title: person.name }, person.name),
+    el("span", { class: "speaker__role muted" }, ROLE_LABEL[person.role] || ""),
+    el("span", { class: "speaker__mic", role: "img", "aria-label": person.is_muted ? "Muted" : "Unmuted" }, icon(person.is_muted ? "mic-off" : "mic")),
+  );
+  const menu = speakerMenu(person);
+  if (menu) item.append(menu);
+  return item;
 }
 
 function render() {
@@ -254,20 +301,16 @@ function render() {
   if (description.textContent !== (space.description || "")) description.textContent = space.description || "";
   showCount(state.listener_count);
 
-  const stage = $("[data-stage]");
-  stage.replaceChildren(...state.speakers.map((person) => {
-    const item = el("li", { class: `speaker${person.is_muted ? " speaker--muted" : ""}`, "data-user": person.user, "data-user-id": String(person.user_id) },
-      el("span", { class: "speaker__ring" }, avatar(person)),
-      el("span", { class: "speaker__name" }, person.name),
-      el("span", { class: "speaker__role muted" }, ROLE_LABEL[person.role] || ""),
-      el("span", { class: "speaker__mic", "aria-label": person.is_muted ? "Muted" : "Unmuted" }, person.is_muted ? "🔇" : "🎙"),
-    );
-    const menu = speakerMenu(person);
-    if (menu) item.append(menu);
-    return item;
-  }));
+  // Re-drawing the stage keeps an open menu open (a delta about someone else must not close it).
+  const openMenu = stageList.querySelector("details[open]");
+  const focusedMenu = openMenu && openMenu.contains(document.activeElement) ? openMenu.dataset.menuFor : null;
+  stageList.replaceChildren(...state.speakers.map(speakerItem));
+  if (openMenu) {
+    const again = stageList.querySelector(`details[data-menu-for="${CSS.escape(openMenu.dataset.menuFor)}"]`);
+    if (again) { again.open = true; if (focusedMenu) again.querySelector("summary").focus(); }
+  }
 
-  const show = (selector, visible) => { const node = $(selector); if (node) node.hidden = !visible; };
+  const show = (selector, visible) => { const node = controls.querySelector(selector); if (node) node.hidden = !visible; };
   const role = me ? me.role : null;
   const onStage = role === "host" || role === "cohost" || role === "speaker";
   show('[data-action="request_to_speak"]', role === "listener" && !me.requested && !me.invited);
@@ -276,21 +319,22 @@ function render() {
   show('[data-action="mute"]', onStage && !me.is_muted);
   show('[data-action="make_listener"]', role === "speaker" || role === "cohost");
   show('[data-action="end_space"]', role === "host");
-  show("[data-invite]", role === "listener" && me.invited);
-  show("[data-moderation]", isModerator());
+  show("[data-ptt-hint]", onStage && me.is_muted);
+  $("[data-invite]").hidden = !(role === "listener" && me.invited);
+  $("[data-moderation]").hidden = !isModerator();
+  const queue = $("[data-queue]");
+  queue.hidden = !(role === "listener" && me.requested);
+  queue.textContent = queueText(me && me.request_position);
 
   if (isModerator()) {
-    const requests = state.requests || [];
-    $("[data-requests]").replaceChildren(...requests.map((person) => el("li", { class: "people-list__row" },
-      avatar(person, "md"),
-      el("span", { class: "people-list__name" }, `${person.name} `, el("span", { class: "muted" }, `@${person.user}`)),
-      el("span", { class: "people-list__actions" }, actionButton("Approve", "approve_request", person.user), actionButton("Deny", "deny_request", person.user, "button--ghost")),
-    )));
-    $("[data-no-requests]").hidden = requests.length > 0;
-    const badge = $("[data-request-count]");
-    badge.hidden = requests.length === 0;
-    badge.textContent = String(requests.length);
+    renderRequests(root, state.requests || []);
+    justJoined.render(new Set(state.speakers.map((person) => person.user)));
   }
+}
+
+function queueText(place) {
+  if (!place) return "You asked to speak. The host sees requests oldest first.";
+  return `You asked to speak. You're ${place === 1 ? "first" : `number ${place}`} in line (the host sees requests oldest first).`;
 }
 
 function showCount(count) {
@@ -300,37 +344,20 @@ function showCount(count) {
   $("[data-count-label]").textContent = count === 1 ? "person here" : "people here";
 }
 
-const recentlyJoined = [];
-function showJoined(handles) {
-  if (!isModerator() || !handles.length) return;
-  for (const handle of handles) {
-    if (state.me && handle === state.me.user) continue;
-    const at = recentlyJoined.indexOf(handle);
-    if (at >= 0) recentlyJoined.splice(at, 1);
-    recentlyJoined.unshift(handle);
-  }
-  recentlyJoined.length = Math.min(recentlyJoined.length, 8);
-  $("[data-joined-wrap]").hidden = recentlyJoined.length === 0;
-  const onStage = new Set(state.speakers.map((person) => person.user));
-  $("[data-joined]").replaceChildren(...recentlyJoined.filter((handle) => !onStage.has(handle)).map((handle) => el("li", { class: "people-list__row" },
-    el("span", { class: "people-list__name" }, `@${handle}`),
-    el("span", { class: "people-list__actions" }, actionButton("Invite to speak", "invite_to_speak", handle), actionButton("Remove", "remove", handle, "button--ghost")),
-  )));
-}
-
-function showSpeaking(levels) {
-  for (const item of root.querySelectorAll("[data-stage] .speaker")) {
-    const level = Number(levels[item.dataset.userId] || 0);
-    item.classList.toggle("speaker--speaking", level > 0.05);
-    item.style.setProperty("--level", String(Math.min(1, level)));
-  }
+function onPresence(message) {
+  showCount(message.listener_count);
+  const joined = message.joined || [];
+  const left = message.left || [];
+  justJoined.note(joined, left, state.me && state.me.user);
+  if (isModerator()) justJoined.render(new Set(state.speakers.map((person) => person.user)));
+  audience.presence(message);
 }
 
 function floatReaction(item) {
   const layer = $("[data-float]");
   const shown = Math.min(item.count, 6); // a burst of 50 claps is six floating claps, not fifty
   for (let i = 0; i < shown; i += 1) {
-    const bubble = el("span", { class: "reaction-float", style: `--x: ${10 + Math.random() * 80}%; --delay: ${i * 120}ms` }, item.emoji);
+    const bubble = el("span", { class: "reaction-float", "--x": `${10 + Math.random() * 80}%`, "--delay": `${i * 120}ms` }, item.emoji);
     bubble.addEventListener("animationend", () => bubble.remove());
     layer.append(bubble);
   }
@@ -348,13 +375,21 @@ function status(text, isError = false) {
 
 function setConnection(text) { $("[data-conn]").textContent = text; }
 
+// The Space is over for this page: say so where it said "Live", and stop everything.
 function finish(text) {
   ended = true;
   status(text);
   clearTimeout(statusTimer);
   setConnection("");
-  for (const button of root.querySelectorAll("button")) button.disabled = true;
-  if (audio) audio.close();
+  const pill = $("[data-live-pill]");
+  pill.className = "state-pill";
+  pill.textContent = "Ended";
+  $("[data-count-wrap]").hidden = true;
+  $("[data-queue]").hidden = true;
+  for (const button of root.querySelectorAll("button:not([data-share])")) button.disabled = true;
+  for (const menu of root.querySelectorAll("details")) menu.open = false;
+  audience.close();
+  audio.close();
   root.classList.add("room--ended");
 }
 
@@ -367,8 +402,8 @@ root.addEventListener("click", (event) => {
     return;
   }
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
-  if (audio && !button.dataset.user && (button.dataset.action === "mute" || button.dataset.action === "unmute")) {
-    audio.setMuted(button.dataset.action === "mute").catch((error) => status(error.message, true));
+  if (audio.ready && !button.dataset.user && (button.dataset.action === "mute" || button.dataset.action === "unmute")) {
+    audio.setMuted(button.dataset.action === "mute");
     return;
   }
   const message = { action: button.dataset.action };
@@ -378,6 +413,15 @@ root.addEventListener("click", (event) => {
   if (menu) menu.open = false;
 });
 
+$("[data-open-audience]").addEventListener("click", () => audience.open());
+
+// Escape closes an open speaker menu and gives focus back to its button.
+root.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const menu = event.target.closest && event.target.closest("details[open]");
+  if (menu) { menu.open = false; menu.querySelector("summary").focus(); }
+});
+
 $("[data-invite-form]").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = event.target.elements.user;
@@ -385,55 +429,24 @@ $("[data-invite-form]").addEventListener("submit", (event) => {
   if (handle && room.send({ action: "invite_to_speak", user: handle })) input.value = "";
 });
 
-// --- audio (static/rooms/audio.js, the media engine's module) ------------------------------------------------
-// Listen from the start; publish the microphone while on stage. audio.js mutes the track and tells the
-// server (setServerMuted) in one step; the server's word (speaker_muted) is applied back to the track.
-const firstSnapshot = new Promise((resolve) => room.on("snapshot", resolve));
+keepWaitTimesCurrent(root);
+pushToTalk({
+  canTalk: () => room.onStage && !ended && audio.ready,
+  isMuted: () => room.isMuted,
+  setMuted: (muted) => audio.setMuted(muted),
+  onChange: (holding) => root.classList.toggle("room--talking", holding),
+});
 
-function signal(offer) {
-  return new Promise((resolve, reject) => {
-    const offAnswer = room.on("webrtc_answer", (message) => { done(); resolve({ sdp: message.sdp, type: message.type }); });
-    const offError = room.on("error", (message) => {
-      if (message.action === "webrtc_offer") { done(); reject(new Error(message.reason)); }
-    });
-    const timer = setTimeout(() => { done(); reject(new Error("No answer from the audio server.")); }, 15000);
-    function done() { offAnswer(); offError(); clearTimeout(timer); }
-    if (!room.send({ action: "webrtc_offer", sdp: offer.sdp, type: offer.type })) { done(); reject(new Error("Not connected.")); }
-  });
-}
+// --- audio (static/rooms/room-audio.js) -------------------------------------------------------------------
+// Negotiated once the socket is open and the role is known.
+room.on("snapshot", function startOnce() {
+  if (!audio.ready && !ended) audio.start();
+});
 
-async function startRoomAudio() {
-  await firstSnapshot; // negotiate once the socket is open and the role is known
-  if (ended) return;
-  audio = startAudio({
-    signal,
-    iceServers: JSON.parse(document.getElementById("room-ice").textContent),
-    setServerMuted: async (muted) => { room.send({ action: muted ? "mute" : "unmute" }); },
-    onState: (value) => setConnection(value === "connected" || value === "closed" ? "" : `audio ${value}…`),
-    onAutoplayBlocked: () => {
-      const button = el("button", { type: "button", class: "button--small" }, "🔊 Tap to listen");
-      button.addEventListener("click", () => { audio.resume(); button.remove(); });
-      $(".room__head").append(button);
-    },
-    onError: (error) => status(error.message || String(error), true),
-  });
-  audio.listen();
-  syncAudio(false);
-}
-
-function syncAudio(wasOnStage) {
-  if (!audio) return;
-  if (room.onStage && !wasOnStage) audio.publish({ startMuted: room.isMuted }).catch((error) => status(error.message, true));
-  if (!room.onStage && wasOnStage) audio.stopPublishing();
-}
-
-function muteFromServer(muted) {
-  // The server muted us (or confirmed): keep the microphone track in step. Unmuting is only ever ours.
-  if (audio && muted) audio.setMuted(true).catch(() => {});
-}
-
-window.addEventListener("pagehide", () => { ended = true; if (socket) socket.close(1000); if (audio) audio.close(); });
+window.addEventListener("pagehide", () => { ended = true; if (socket) socket.close(1000); audio.close(); });
 
 render();
 connect();
-startRoomAudio();
+
+// For the room's other modules (static/recordings/room.js: REC and recording consent).
+export { room };

@@ -1,7 +1,7 @@
-"""Headless Chromium on the real room page (templates/rooms/live.html, static/rooms/room.js + audio.js),
+"""Headless Chromium on the real room page (templates/live/room.html, static/rooms/room.js + audio.js),
 served by a real `manage.py runserver` subprocess on the test database, with the media engine inside it
-(the embedded default's layout). The other people in the room are real websocket clients and real aiortc
-peers speaking the public protocol (docs/protocol.md, docs/media.md).
+(the embedded default's layout; tests/e2e/conftest.py). The other people in the room are real websocket
+clients and real aiortc peers speaking the public protocol (docs/protocol.md, docs/media.md).
 """
 
 from __future__ import annotations
@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aioice.ice
 import numpy as np
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connections
 
 from rooms.models import Participant
 from tests.browsers import chromium_with_tone_microphone
+from tests.e2e.conftest import WATCH_PEER_CONNECTIONS, connected_peer, hang_up
 from tests.live.roomkit import live_space, put_on_stage, session_cookie
 from tests.media.peers import ClientPeer, spectrum_peaks, tone_amplitude
-from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, RoomSocket, Server, free_port
+from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, RoomSocket, Server
 
 pytestmark = [
     pytest.mark.skipif(not ON_POSTGRES, reason=NEEDS_SHARED_DB),
@@ -31,26 +30,6 @@ pytestmark = [
 
 BROWSER_TONE, AIORTC_TONE = 523.0, 440.0
 PRESENT, ABSENT = 1000.0, 150.0
-
-# Instrumentation only: remember the page's peer connections so the test can read their stats.
-WATCH_PEER_CONNECTIONS = """
-window.__pcs = [];
-const NativePeerConnection = window.RTCPeerConnection;
-window.RTCPeerConnection = class extends NativePeerConnection {
-  constructor(...args) { super(...args); window.__pcs.push(this); }
-};
-window.__lastPc = () => window.__pcs[window.__pcs.length - 1];
-window.__inbound = async () => {
-  const pc = window.__lastPc();
-  if (!pc) return { packets: 0, energy: 0 };
-  for (const report of (await pc.getStats()).values()) {
-    if (report.type === "inbound-rtp" && report.kind === "audio") {
-      return { packets: report.packetsReceived || 0, energy: report.totalAudioEnergy || 0 };
-    }
-  }
-  return { packets: 0, energy: 0 };
-};
-"""
 
 # The room's audio as the page plays it, through a WebAudio analyser: the strongest frequency and the
 # level (dBFS) at `frequency` against one far from it.
@@ -77,37 +56,6 @@ async (frequency) => {
 """
 
 
-@pytest.fixture(autouse=True)
-def loopback_ice(monkeypatch):
-    # The test's aiortc peers offer 127.0.0.1 (aioice never does by itself).
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-
-
-@pytest.fixture(scope="module")
-def room_server(django_db_setup, tmp_path_factory):
-    """`manage.py runserver` (Daphne's: HTTP, websockets and /static/) with the media engine inside it."""
-    port = free_port()
-    env = {"SPACES_MEDIA_IN_PROCESS": "True", "DEBUG": "True", "LOG_LEVEL": "WARNING"}
-    server = Server(
-        ["manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        tmp_path_factory.mktemp("runserver") / "server.log",
-        port=port,
-        env=env,
-    )
-    try:
-        server.wait_listening()
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture(autouse=True)
-async def _release_database_connections():
-    yield
-    # database_sync_to_async's thread keeps its connection (CONN_MAX_AGE): let the test database go.
-    await database_sync_to_async(connections.close_all)()
-
-
 @pytest.fixture
 async def browser(tmp_path):
     async with chromium_with_tone_microphone(tmp_path, BROWSER_TONE) as context:
@@ -132,19 +80,14 @@ async def open_room(context, server: Server, space_id: int, user=None):
     return page
 
 
-async def connected_peer(page, *, publishing: bool, timeout: float = 15000) -> None:
-    """Wait until the page's newest peer connection is up (and sends a microphone track, if `publishing`)."""
-    check = "pc && pc.connectionState === 'connected'"
-    if publishing:
-        check += " && pc.getSenders().some((sender) => sender.track && sender.track.kind === 'audio')"
-    await page.wait_for_function(f"(() => {{ const pc = window.__lastPc(); return {check}; }})()", timeout=timeout)
-
-
-async def heard(listener: ClientPeer, seconds: float) -> np.ndarray:
-    start = time.monotonic()
+async def heard(listener: ClientPeer, seconds: float, *, silence: bool = False) -> np.ndarray:
+    start, packets = time.monotonic(), listener.recorder.packets
     await asyncio.sleep(seconds)
     sound = listener.recorder.audio_between(start, time.monotonic())
-    assert sound.size > seconds * 48000 / 2, "the listener's connection carries no audio at all"
+    if silence:  # a silent room sends its silence every 400 ms (as Opus DTX does): alive if anything came
+        assert listener.recorder.packets > packets, "the listener's connection carries nothing at all"
+    else:
+        assert sound.size > seconds * 48000 / 2, "the listener's connection carries no audio at all"
     return sound
 
 
@@ -171,7 +114,7 @@ async def test_a_listener_asks_to_speak_is_approved_and_heard_until_the_mute_but
 
         # A listener through the real signalling hears nothing while Bob is muted...
         await listener.connect(audience.negotiate)
-        before = await heard(listener, 0.6)
+        before = await heard(listener, 0.6, silence=True)
         assert tone_amplitude(before, BROWSER_TONE) < ABSENT, spectrum_peaks(before)
 
         # ... and his microphone once he presses unmute.
@@ -180,7 +123,7 @@ async def test_a_listener_asks_to_speak_is_approved_and_heard_until_the_mute_but
         assert unmuted["user"] == "bob"
         deadline = time.monotonic() + 8
         while True:
-            sound = await heard(listener, 0.5)
+            sound = await heard(listener, 0.5, silence=True)
             if tone_amplitude(sound, BROWSER_TONE) > PRESENT:
                 break
             assert time.monotonic() < deadline, f"the browser's tone never arrived: {spectrum_peaks(sound)}"
@@ -191,7 +134,7 @@ async def test_a_listener_asks_to_speak_is_approved_and_heard_until_the_mute_but
         muted = await host.next("speaker_muted")
         assert muted["user"] == "bob" and muted["by"] == "bob"
         await asyncio.sleep(0.3)  # the track is disabled at once, the server mutes on the event
-        after = await heard(listener, 0.6)
+        after = await heard(listener, 0.6, silence=True)
         assert tone_amplitude(after, BROWSER_TONE) < ABSENT, spectrum_peaks(after)
         assert page.errors == []
     finally:
@@ -228,4 +171,4 @@ async def test_a_browser_listener_hears_an_aiortc_speaker(room_server, browser, 
         assert page.errors == []
     finally:
         await speaker.close()
-        await socket.close()
+        await hang_up(socket)
