@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
@@ -15,14 +16,19 @@ HANDLE_RE = r"^[A-Za-z0-9_]{3,15}\Z"
 handle_validator = RegexValidator(HANDLE_RE, "A handle has 3 to 15 characters: letters, digits and underscores.")
 
 
-class SpacesUserManager(UserManager):
+class SpacesUserManager(UserManager["User"]):
     """Users log in by e-mail; `username` is kept equal to the handle for Django's admin and auth."""
 
-    def create_user(self, handle: str, email: str | None = None, password: str | None = None, **extra) -> User:
+    # handle comes first: it is the username. The override narrows the signature on purpose.
+    def create_user(  # type: ignore[override]
+        self, handle: str, email: str | None = None, password: str | None = None, **extra
+    ) -> User:
         extra.setdefault("username", handle)
         return super().create_user(email=email, password=password, handle=handle, **extra)
 
-    def create_superuser(self, handle: str, email: str | None = None, password: str | None = None, **extra) -> User:
+    def create_superuser(  # type: ignore[override]
+        self, handle: str, email: str | None = None, password: str | None = None, **extra
+    ) -> User:
         extra.setdefault("username", handle)
         return super().create_superuser(email=email, password=password, handle=handle, **extra)
 
@@ -39,7 +45,7 @@ class User(AbstractUser):
         max_length=64, blank=True, help_text="Stripe connected account that receives this host's ticket sales."
     )
 
-    objects = SpacesUserManager()
+    objects: ClassVar[SpacesUserManager] = SpacesUserManager()
 
     REQUIRED_FIELDS = ["email", "handle"]
 

@@ -12,6 +12,7 @@ from spaces_site.redirects import redirect_to_next
 
 from . import services
 from .forms import ProfileForm
+from .http import AuthenticatedHttpRequest
 from .models import Follow, User
 
 PAGE_SIZE = 30
@@ -61,7 +62,9 @@ def following(request: HttpRequest, handle: str) -> HttpResponse:
     return _people_page(request, handle, "following")
 
 
-def _act(request: HttpRequest, handle: str, action: Callable[[User, User], object], done: str) -> HttpResponse:
+def _act(
+    request: AuthenticatedHttpRequest, handle: str, action: Callable[[User, User], object], done: str
+) -> HttpResponse:
     person = _profile_user(handle)
     try:
         action(request.user, person)
@@ -74,30 +77,30 @@ def _act(request: HttpRequest, handle: str, action: Callable[[User, User], objec
 
 @require_POST
 @login_required
-def follow(request: HttpRequest, handle: str) -> HttpResponse:
+def follow(request: AuthenticatedHttpRequest, handle: str) -> HttpResponse:
     return _act(request, handle, services.follow, "You follow @{handle}.")
 
 
 @require_POST
 @login_required
-def unfollow(request: HttpRequest, handle: str) -> HttpResponse:
+def unfollow(request: AuthenticatedHttpRequest, handle: str) -> HttpResponse:
     return _act(request, handle, services.unfollow, "You no longer follow @{handle}.")
 
 
 @require_POST
 @login_required
-def block(request: HttpRequest, handle: str) -> HttpResponse:
+def block(request: AuthenticatedHttpRequest, handle: str) -> HttpResponse:
     return _act(request, handle, services.block, "You blocked @{handle}.")
 
 
 @require_POST
 @login_required
-def unblock(request: HttpRequest, handle: str) -> HttpResponse:
+def unblock(request: AuthenticatedHttpRequest, handle: str) -> HttpResponse:
     return _act(request, handle, services.unblock, "You unblocked @{handle}.")
 
 
 @login_required
-def edit_profile(request: HttpRequest) -> HttpResponse:
+def edit_profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Any
 
 from django.conf import settings
 
@@ -24,7 +25,7 @@ def turn_credentials(secret: str, user_id: int | None, ttl: int, now: float | No
 
 def ice_servers(user_id: int | None, now: float | None = None) -> list[dict]:
     """RTCPeerConnection iceServers for this user, as the browser wants them."""
-    servers = [dict(server) for server in settings.SPACES_ICE_SERVERS]
+    servers: list[dict[str, Any]] = [dict(server) for server in settings.SPACES_ICE_SERVERS]
     if settings.TURN_SECRET and settings.TURN_URLS:
         username, credential = turn_credentials(settings.TURN_SECRET, user_id, settings.TURN_TTL, now)
         urls = list(settings.TURN_URLS)

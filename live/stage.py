@@ -11,8 +11,8 @@ Users are named by handle (the wire's `{"user": "alice"}`), or passed as User ob
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,10 +21,10 @@ from rooms.models import Participant, Space
 from rooms.services import RoomError
 from rooms.services import end_space as _end_space
 
-from . import events, protocol
+from . import chat, events, modlog, moves, protocol, queue, reactions
 from .protocol import events as ev
+from .recording import record_my_voice, set_recording
 from .seats import (
-    Seat,
     check_cohost_seat,
     check_speaker_seat,
     enter,
@@ -48,45 +48,8 @@ from .state import (  # noqa: F401  (audible_user_ids, connect_refusal and snaps
 )
 
 Role = Participant.Role
+Log = modlog.Action
 UserRef = str | User
-
-# --- Deltas ------------------------------------------------------------------------------------------
-
-
-def _role_changed(seat: Seat, participant: Participant, previous: str) -> None:
-    events.emit(seat.space.pk, ev.RoleChanged(**person_fields(participant), previous_role=previous))
-
-
-def _request_removed(seat: Seat, participant: Participant, reason: str) -> None:
-    user = participant.user
-    events.emit(seat.space.pk, ev.RequestRemoved(user=user.handle, user_id=user.pk, reason=reason))
-
-
-def _invite_removed(seat: Seat, participant: Participant, reason: str) -> None:
-    user = participant.user
-    events.emit(seat.space.pk, ev.InviteRemoved(user=user.handle, user_id=user.pk, reason=reason))
-
-
-def _to_stage(seat: Seat, participant: Participant, role: str = Role.SPEAKER) -> None:
-    """Move a listener to the stage (muted: new speakers unmute themselves), clearing what was pending."""
-    previous = participant.role
-    had_request, had_invite = participant.requested_at is not None, participant.invited_at is not None
-    participant.role, participant.is_muted = role, True
-    participant.requested_at = participant.invited_at = None
-    participant.save()
-    if had_request:
-        _request_removed(seat, participant, "approved")
-    if had_invite:
-        _invite_removed(seat, participant, "accepted")
-    _role_changed(seat, participant, previous)
-
-
-def _to_listener(seat: Seat, participant: Participant) -> None:
-    previous = participant.role
-    participant.role, participant.is_muted = Role.LISTENER, True
-    participant.save()
-    _role_changed(seat, participant, previous)
-
 
 # --- Asking to speak -----------------------------------------------------------------------------
 
@@ -102,7 +65,10 @@ def request_to_speak(space: SpaceRef, actor: AnyUser) -> None:
             return
         me.requested_at = timezone.now()
         me.save()
-        events.emit(seat.space.pk, ev.RequestAdded(**person_fields(me), requested_at=me.requested_at.isoformat()))
+        place = queue.position(me)
+        assert place is not None  # a listener who has just asked
+        added = ev.RequestAdded(**person_fields(me), requested_at=me.requested_at.isoformat(), position=place)
+        events.emit(seat.space.pk, added)
 
 
 def cancel_request(space: SpaceRef, actor: AnyUser) -> None:
@@ -110,9 +76,9 @@ def cancel_request(space: SpaceRef, actor: AnyUser) -> None:
         seat = enter(space, actor)
         if seat.me is None or seat.me.requested_at is None or seat.role != Role.LISTENER:
             raise RoomError("You haven't asked to speak.")
-        seat.me.requested_at = None
+        asked, seat.me.requested_at = seat.me.requested_at, None
         seat.me.save()
-        _request_removed(seat, seat.me, "cancelled")
+        moves.request_removed(seat, seat.me, "cancelled", asked)
 
 
 def approve_request(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
@@ -123,7 +89,8 @@ def approve_request(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff:
         if participant.removed_at is not None or participant.role != Role.LISTENER or not participant.requested_at:
             raise RoomError(f"@{found.handle} hasn't asked to speak.")
         check_speaker_seat(seat.space)
-        _to_stage(seat, participant)
+        moves.to_stage(seat, participant)
+        modlog.record_seat(seat, Log.APPROVE, found)
 
 
 def deny_request(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
@@ -133,9 +100,10 @@ def deny_request(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bo
         found, participant = target(seat, user)
         if participant.requested_at is None or participant.role != Role.LISTENER:
             raise RoomError(f"@{found.handle} hasn't asked to speak.")
-        participant.requested_at = None
+        asked, participant.requested_at = participant.requested_at, None
         participant.save()
-        _request_removed(seat, participant, "denied")
+        moves.request_removed(seat, participant, "denied", asked)
+        modlog.record_seat(seat, Log.DENY, found)
 
 
 def invite_to_speak(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
@@ -153,6 +121,7 @@ def invite_to_speak(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff:
         participant.invited_at = timezone.now()
         participant.save()
         invited_at = participant.invited_at.isoformat()
+        modlog.record_seat(seat, Log.INVITE, found)
         events.emit(
             seat.space.pk, ev.InviteAdded(**person_fields(participant), invited_at=invited_at, by=seat.actor.handle)
         )
@@ -164,7 +133,7 @@ def accept_invite(space: SpaceRef, actor: AnyUser) -> None:
         if seat.role != Role.LISTENER or seat.me is None or seat.me.invited_at is None:
             raise RoomError("You don't have an invitation to speak.")
         check_speaker_seat(seat.space)
-        _to_stage(seat, seat.me)
+        moves.to_stage(seat, seat.me)
 
 
 def decline_invite(space: SpaceRef, actor: AnyUser) -> None:
@@ -174,7 +143,7 @@ def decline_invite(space: SpaceRef, actor: AnyUser) -> None:
             raise RoomError("You don't have an invitation to speak.")
         seat.me.invited_at = None
         seat.me.save()
-        _invite_removed(seat, seat.me, "declined")
+        moves.invite_removed(seat, seat.me, "declined")
 
 
 # --- On stage -------------------------------------------------------------------------------------
@@ -189,17 +158,19 @@ def make_listener(space: SpaceRef, actor: AnyUser, user: UserRef | None = None, 
                 raise RoomError("Hand the host role to a co-host before you leave the stage.")
             if seat.role not in STAGE_ROLES:
                 raise RoomError("You're not on stage.")
-            _to_listener(seat, mine(seat))
+            moves.to_listener(seat, mine(seat))
             return
         need_moderator(seat)
-        found, participant = target(seat, user)  # type: ignore[arg-type]  (not None: is_self said so)
+        assert user is not None  # is_self(seat, None) is True
+        found, participant = target(seat, user)
         if participant.role == Role.HOST:
             raise RoomError("The host can't be moved off the stage.")
         if participant.role == Role.COHOST and not seat.is_host:
             raise RoomError("Only the host can remove a co-host.")
         if participant.role not in STAGE_ROLES:
             raise RoomError(f"@{found.handle} isn't on stage.")
-        _to_listener(seat, participant)
+        moves.to_listener(seat, participant)
+        modlog.record_seat(seat, Log.MOVE_TO_AUDIENCE, found)
 
 
 def mute(space: SpaceRef, actor: AnyUser, user: UserRef | None = None, *, as_staff: bool = False) -> None:
@@ -221,6 +192,7 @@ def mute(space: SpaceRef, actor: AnyUser, user: UserRef | None = None, *, as_sta
             return
         participant.is_muted = True
         participant.save()
+        modlog.record_seat(seat, Log.MUTE, participant.user)
         events.emit(
             seat.space.pk,
             ev.SpeakerMuted(user=participant.user.handle, user_id=participant.user_id, by=seat.actor.handle),
@@ -257,15 +229,45 @@ def remove(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = F
             raise RoomError("Only the host can remove a co-host.")
         if participant.removed_at is not None:
             return
-        previous = participant.role
+        previous, asked = participant.role, participant.requested_at
         participant.role, participant.is_muted = Role.LISTENER, True
         participant.requested_at = participant.invited_at = None
         participant.removed_at = timezone.now()
         participant.save()
+        queue.left(seat.space.pk, participant, asked)
+        modlog.record_seat(seat, Log.REMOVE, found)
         events.emit(
             seat.space.pk,
-            ev.Removed(user=found.handle, user_id=found.pk, previous_role=previous, by=seat.actor.handle),
+            ev.Removed(
+                user=found.handle, user_id=found.pk, previous_role=cast(protocol.Role, previous), by=seat.actor.handle
+            ),
         )
+
+
+def eject(space: SpaceRef, user: User, *, reason: ev.RemovalReason, by: str = "") -> bool:
+    """The server takes `user` out of a live room (the host blocked them, their ticket was refunded, they
+    were banned): the same `removed` delta as `remove`, so their sockets and audio close at once, with
+    `reason`. Their row is not marked removed: what refuses them entry keeps them out, and undoing it
+    (unblock, a new ticket) lets them back. The host is never ejected (a ban ends their Space instead).
+    False when there was nothing to do."""
+    with transaction.atomic():
+        current = Space.objects.select_for_update().filter(pk=space_id_of(space)).first()
+        if current is None or not current.is_live or user.pk == current.host_id:
+            return False
+        participant = Participant.objects.filter(space=current, user=user).first()
+        if participant is not None and participant.removed_at is not None:
+            return False  # removed already: their sockets closed then
+        previous: str = Role.LISTENER
+        if participant is not None:
+            previous, asked = participant.role, participant.requested_at
+            participant.role, participant.is_muted = Role.LISTENER, True
+            participant.requested_at = participant.invited_at = None
+            participant.save()
+            queue.left(current.pk, participant, asked)
+        role = cast(protocol.Role, previous)
+        removed = ev.Removed(user=user.handle, user_id=user.pk, previous_role=role, by=by, reason=reason)
+        events.emit(current.pk, removed)
+        return True
 
 
 # --- Co-hosts and the host ---------------------------------------------------------------------------
@@ -281,13 +283,14 @@ def add_cohost(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool
         if participant.role in (Role.HOST, Role.COHOST):
             raise RoomError(f"@{found.handle} is already a {participant.get_role_display().lower()}.")
         check_cohost_seat(seat.space)
+        modlog.record_seat(seat, Log.ADD_COHOST, found)
         if participant.role == Role.SPEAKER:
             previous = participant.role
             participant.role = Role.COHOST
             participant.save()
-            _role_changed(seat, participant, previous)
+            moves.role_changed(seat, participant, previous)
         else:
-            _to_stage(seat, participant, Role.COHOST)
+            moves.to_stage(seat, participant, Role.COHOST)
 
 
 def remove_cohost(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: bool = False) -> None:
@@ -298,13 +301,14 @@ def remove_cohost(space: SpaceRef, actor: AnyUser, user: UserRef, *, as_staff: b
         found, participant = target(seat, user)
         if participant.role != Role.COHOST:
             raise RoomError(f"@{found.handle} isn't a co-host.")
+        modlog.record_seat(seat, Log.REMOVE_COHOST, found)
         if has_speaker_seat(seat.space):
             previous = participant.role
             participant.role = Role.SPEAKER
             participant.save()
-            _role_changed(seat, participant, previous)
+            moves.role_changed(seat, participant, previous)
         else:
-            _to_listener(seat, participant)
+            moves.to_listener(seat, participant)
 
 
 def transfer_host(space: SpaceRef, actor: AnyUser, user: UserRef) -> None:
@@ -325,8 +329,9 @@ def transfer_host(space: SpaceRef, actor: AnyUser, user: UserRef) -> None:
         participant.save()
         seat.space.host = found
         seat.space.save(update_fields=["host"])
-        _role_changed(seat, me, Role.HOST)
-        _role_changed(seat, participant, Role.COHOST)
+        moves.role_changed(seat, me, Role.HOST)
+        moves.role_changed(seat, participant, Role.COHOST)
+        modlog.record_seat(seat, Log.TRANSFER_HOST, found)
 
 
 def end_space(space: SpaceRef, actor: AnyUser) -> None:
@@ -336,24 +341,7 @@ def end_space(space: SpaceRef, actor: AnyUser) -> None:
         raise RoomError("This Space doesn't exist.")
     if not actor.is_authenticated:
         raise RoomError("Log in to take part.")
-    _end_space(found, actor)  # type: ignore[arg-type]
-
-
-def react(space: SpaceRef, actor: AnyUser, emoji: str) -> None:
-    """Send a reaction to the room: one of REACTIONS, at most REACTION_BURST per REACTION_WINDOW seconds."""
-    if emoji not in protocol.REACTIONS:
-        raise RoomError("That reaction isn't available.")
-    seat = enter(space, actor, lock=False)
-    # A window that opens with the first reaction and closes REACTION_WINDOW seconds later.
-    key = f"react:{seat.space.pk}:{seat.actor.pk}"
-    cache.add(key, 0, timeout=protocol.REACTION_WINDOW)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the key expired between add and incr
-        count = 1
-    if count > protocol.REACTION_BURST:
-        raise RoomError("Slow down: too many reactions.")
-    events.send_reaction(seat.space.pk, seat.actor.handle, seat.actor.pk, emoji)
+    _end_space(found, actor)
 
 
 # --- The table every caller dispatches through ------------------------------------------------------
@@ -375,7 +363,16 @@ STAGE_ACTIONS: dict[type[protocol.Action], Callable[..., None]] = {
     protocol.actions.RemoveCohost: remove_cohost,
     protocol.actions.TransferHost: transfer_host,
     protocol.actions.EndSpace: end_space,
-    protocol.actions.React: react,
+    protocol.actions.React: reactions.react,
+    protocol.actions.SetRecording: set_recording,
+    protocol.actions.RecordMyVoice: record_my_voice,
+    protocol.actions.Chat: chat.chat,
+    protocol.actions.DeleteMessage: chat.delete_message,
+    protocol.actions.ChatMute: chat.chat_mute,
+    protocol.actions.ChatUnmute: chat.chat_unmute,
+    protocol.actions.SetChat: chat.set_chat,
+    protocol.actions.Pin: chat.pin,
+    protocol.actions.Unpin: chat.unpin,
 }
 
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from rooms.access import can_view
 from rooms.models import Space
 
@@ -54,7 +55,7 @@ def tickets(request: HttpRequest, space_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def buy(request: HttpRequest, space_id: int) -> HttpResponse:
+def buy(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     # The price comes from the database inside start_checkout; nothing in the POST body is read.
     space = _visible_space(request, space_id)
     success_url = request.build_absolute_uri(reverse("payments:success", args=[space.pk]))
@@ -75,7 +76,7 @@ def buy(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
-def success(request: HttpRequest, space_id: int) -> HttpResponse:
+def success(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     """Where Checkout sends the buyer back. It shows the ticket; Stripe's word, not this URL, decides it."""
     space = _visible_space(request, space_id)
     ticket = services.current_ticket(space, request.user)
@@ -91,7 +92,7 @@ def success(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
-def cancelled(request: HttpRequest, space_id: int) -> HttpResponse:
+def cancelled(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     """Where Checkout's cancel link lands (a GET, so it changes nothing): go back to checkout, or give the
     seat back with a POST to `release`. Left alone, the reservation expires with the Checkout Session."""
     space = _visible_space(request, space_id)
@@ -101,7 +102,7 @@ def cancelled(request: HttpRequest, space_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def release(request: HttpRequest, space_id: int) -> HttpResponse:
+def release(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     """The buyer gives up their own unpaid seat at once rather than when the checkout expires."""
     space = _visible_space(request, space_id)
     ticket = services.current_ticket(space, request.user)
@@ -119,7 +120,7 @@ def release(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
-def ticketing(request: HttpRequest, space_id: int) -> HttpResponse:
+def ticketing(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     """The host's ticket settings: price and number of tickets on a scheduled Space."""
     space = _hosted_space(request, space_id)
     office = services.box_office_of(space)
@@ -155,7 +156,7 @@ def ticketing(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
-def sales(request: HttpRequest, space_id: int) -> HttpResponse:
+def sales(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     space = _hosted_space(request, space_id)
     return render(
         request,

@@ -19,7 +19,7 @@ class ParticipantInline(admin.TabularInline):
 
     model = Participant
     extra = 0
-    fields = ["user", "role", "is_muted", "requested_at", "invited_at", "removed_at"]
+    fields = ("user", "role", "is_muted", "requested_at", "invited_at", "removed_at")
     readonly_fields = fields
     can_delete = False
 

@@ -49,6 +49,11 @@ class SpaceForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
+    record = forms.BooleanField(
+        required=False,
+        label="Record this Space",
+        help_text="Listeners can play it back afterwards. Everyone sees REC, and speakers can keep their voice out.",
+    )
     # The browser's IANA time zone, filled in by a line of script, so that "20:00" means the user's 20:00.
     tz = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -60,6 +65,8 @@ class SpaceForm(forms.Form):
             if space is not None and not space.is_scheduled:
                 del self.fields["scheduled_for"]
                 del self.fields["tz"]
+                # While live, the room's own control turns recording on and off (everyone there sees it).
+                del self.fields["record"]
         if "scheduled_for" in self.fields:
             field = self.fields["scheduled_for"]
             field.help_text = "In your time zone (UTC if your browser does not say)."
@@ -83,7 +90,8 @@ class SpaceForm(forms.Form):
             return None
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         when: datetime | None = cleaned.get("scheduled_for")
         zone = self._zone()
         if when is not None and zone is not None:
@@ -106,6 +114,8 @@ class SpaceForm(forms.Form):
             "topics": data.get("topics", []),
             "scheduled_for": None if self.start_now else data.get("scheduled_for"),
         }
+        if "record" in self.fields:
+            kwargs["record"] = bool(data.get("record"))
         if not self.editing:
             kwargs["start_now"] = self.start_now
         return kwargs
@@ -117,4 +127,5 @@ class SpaceForm(forms.Form):
             "description": space.description,
             "topics": list(space.topics.all()),
             "scheduled_for": timezone.localtime(space.scheduled_for) if space.scheduled_for else None,
+            "record": space.record,
         }

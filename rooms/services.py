@@ -7,34 +7,22 @@ that talks to the outside world (room broadcast, Celery fan-out) until that tran
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import ratelimit
 from accounts.models import Follow, User
-from accounts.validators import describe, first_refused_character
 
-from . import notifications, signals
+from . import notifications, rules, signals
 from .access import can_view
+from .errors import RoomError as RoomError  # raised by every service here; imported from here by callers
 from .models import Notification, Participant, Reminder, Space, SpaceStateError, Topic
-
-
-class RoomError(Exception):
-    """A refused action; the message is shown to the user as it is.
-
-    `field` names the form field the problem belongs to, when there is one.
-    """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
 
 # Reasons a Space ended, sent to the room with the `space_ended` event.
 ENDED_BY_HOST = "ended_by_host"
@@ -76,99 +64,6 @@ def _check_can_host(user: User) -> None:
     refusal = hosting_refusal(user)
     if refusal:
         raise RoomError(refusal)
-
-
-# --- Input rules --------------------------------------------------------------------------------------
-
-
-def _check_printable(text: str, field: str, *, multiline: bool) -> None:
-    # Control characters break the e-mail headers these end up in, and hide or disguise text.
-    char = first_refused_character(text, multiline=multiline)
-    if char is not None:
-        raise RoomError(f"The {field} can't contain {describe(char)}.", field=field)
-
-
-def _clean_title(title: str) -> str:
-    _check_printable(title, "title", multiline=False)
-    title = " ".join(title.split())
-    if not title:
-        raise RoomError("Give your Space a title.", field="title")
-    max_length = Space._meta.get_field("title").max_length
-    if len(title) > max_length:
-        raise RoomError(f"A title has at most {max_length} characters.", field="title")
-    return title
-
-
-def _clean_description(description: str) -> str:
-    description = description.strip()
-    _check_printable(description, "description", multiline=True)
-    max_length = Space._meta.get_field("description").max_length
-    if len(description) > max_length:
-        raise RoomError(f"A description has at most {max_length} characters.", field="description")
-    return description
-
-
-def _clean_topics(topics: Iterable[Topic]) -> list[Topic]:
-    topics = list(dict.fromkeys(topics))
-    if len(topics) > Space.MAX_TOPICS:
-        raise RoomError(f"Pick at most {Space.MAX_TOPICS} topics.", field="topics")
-    return topics
-
-
-def _check_schedule(when: datetime | None, now: datetime) -> datetime:
-    if when is None:
-        raise RoomError("Pick a date and time, or start now.", field="scheduled_for")
-    if timezone.is_naive(when):
-        when = timezone.make_aware(when)
-    if when <= now:
-        raise RoomError("That time has passed. Pick a time in the future.", field="scheduled_for")
-    max_days = settings.SPACES_MAX_SCHEDULE_DAYS
-    if when > now + timedelta(days=max_days):
-        raise RoomError(f"You can schedule a Space up to {max_days} days ahead.", field="scheduled_for")
-    return when
-
-
-# --- Rate limits -------------------------------------------------------------------------------------
-# Creating Spaces and telling followers are limited from the database: the limits hold across every
-# Daphne process, survive a cache flush, and are decided in the transaction that makes the change.
-
-
-def _check_creation_rate(host: User, now: datetime) -> None:
-    """At most SPACES_MAX_SPACES_PER_HOUR new Spaces per host in any hour (0 turns the limit off).
-
-    Cancelled and ended Spaces count too, or create-and-cancel would go round it.
-    """
-    limit = settings.SPACES_MAX_SPACES_PER_HOUR
-    if limit <= 0:
-        return
-    # Two creations by one host at once queue here, so they cannot both take the last place. NO KEY
-    # UPDATE does not block the foreign-key checks of the host's other writes (starting a Space, say).
-    list(User.objects.select_for_update(no_key=True).filter(pk=host.pk).values_list("pk", flat=True))
-    recent = Space.objects.filter(host=host, created_at__gt=now - timedelta(hours=1))
-    if recent.count() < limit:
-        return
-    oldest = recent.order_by("created_at").values_list("created_at", flat=True)[0]
-    wait_minutes = min(60, max(1, math.ceil((oldest + timedelta(hours=1) - now).total_seconds() / 60)))
-    raise RoomError(
-        f"You've created {limit} Space{'s' if limit != 1 else ''} in the last hour, the most allowed. "
-        f"You can create another in {wait_minutes} minute{'s' if wait_minutes != 1 else ''}."
-    )
-
-
-def _followers_heard_recently(space: Space, now: datetime) -> bool:
-    """Whether the host went live with another Space in the last SPACES_GO_LIVE_NOTIFY_EVERY_MINUTES.
-
-    Followers then heard "is live" already (or it was held back for the same reason): at most one such
-    fan-out per host per period, however fast a host starts and ends Spaces.
-    """
-    minutes = settings.SPACES_GO_LIVE_NOTIFY_EVERY_MINUTES
-    if minutes <= 0:
-        return False
-    return (
-        Space.objects.filter(host_id=space.host_id, started_at__gt=now - timedelta(minutes=minutes))
-        .exclude(pk=space.pk)
-        .exists()
-    )
 
 
 def _check_host(space: Space, actor: User) -> None:
@@ -222,21 +117,26 @@ def create_space(
     topics: Iterable[Topic] = (),
     scheduled_for: datetime | None = None,
     start_now: bool = False,
+    record: bool = False,
 ) -> Space:
-    """Create a Space that starts now (`start_now`) or is scheduled for `scheduled_for`."""
+    """Create a Space that starts now (`start_now`) or is scheduled for `scheduled_for`; `record` records it."""
     _check_can_host(host)
     now = timezone.now()
-    title = _clean_title(title)
-    description = _clean_description(description)
-    topics = _clean_topics(topics)
+    title = rules.clean_title(title)
+    description = rules.clean_description(description)
+    topics = rules.clean_topics(topics)
     if not start_now:
-        scheduled_for = _check_schedule(scheduled_for, now)
+        scheduled_for = rules.check_schedule(scheduled_for, now)
     with transaction.atomic():
-        _check_creation_rate(host, now)
+        rules.check_creation_rate(host, now)
         if start_now:
             _check_not_live_elsewhere(host)
         space = Space.objects.create(
-            host=host, title=title, description=description, scheduled_for=None if start_now else scheduled_for
+            host=host,
+            title=title,
+            description=description,
+            scheduled_for=None if start_now else scheduled_for,
+            record=record,
         )
         space.topics.set(topics)
         if start_now:
@@ -252,12 +152,14 @@ def update_space(
     description: str = "",
     topics: Iterable[Topic] = (),
     scheduled_for: datetime | None = None,
+    record: bool | None = None,
 ) -> Space:
-    """Edit a Space that has not finished. The time can only move while it is still scheduled."""
+    """Edit a Space that has not finished. The time can only move while it is still scheduled, and so can
+    `record` (a live Space's recording is switched in the room, where everyone sees it)."""
     _check_can_edit(space, actor)
-    title = _clean_title(title)
-    description = _clean_description(description)
-    topics = _clean_topics(topics)
+    title = rules.clean_title(title)
+    description = rules.clean_description(description)
+    topics = rules.clean_topics(topics)
     with transaction.atomic():
         locked = _locked(space)
         _check_can_edit(locked, actor)  # again on the current row: it may have ended, or changed hands
@@ -267,8 +169,11 @@ def update_space(
             raise RoomError("You've edited this live Space many times in the last few minutes. Try again later.")
         fields = ["title", "description"]
         if locked.is_scheduled and scheduled_for is not None and scheduled_for != locked.scheduled_for:
-            locked.scheduled_for = _check_schedule(scheduled_for, timezone.now())
+            locked.scheduled_for = rules.check_schedule(scheduled_for, timezone.now())
             fields.append("scheduled_for")
+        if locked.is_scheduled and record is not None and record != locked.record:
+            locked.record = record
+            fields.append("record")
         locked.title, locked.description = title, description
         locked.save(update_fields=fields)
         locked.topics.set(topics)
@@ -300,7 +205,7 @@ def _go_live(space: Space, now: datetime) -> None:
         defaults={"role": Participant.Role.HOST, "is_muted": True, "removed_at": None},
     )
     signals.space_started.send(sender=Space, space=space)
-    if _followers_heard_recently(space, now):
+    if rules.followers_heard_recently(space, now):
         # People who set a reminder for this Space asked to hear about it: they always do.
         notifications._enqueue(space, Notification.Kind.REMINDER)
     else:
@@ -320,7 +225,7 @@ def start_space(space: Space, actor: User) -> Space:
     return space
 
 
-def _finish(space: Space, reason: str, host: User | None = None) -> Space:
+def _finish(space: Space, reason: str, host: User | None = None, by: User | None = None) -> Space:
     with transaction.atomic():
         locked = _locked(space)
         if host is not None:
@@ -330,7 +235,7 @@ def _finish(space: Space, reason: str, host: User | None = None) -> Space:
         except SpaceStateError as exc:
             raise RoomError(str(exc)) from None
         locked.save(update_fields=["state", "ended_at"])
-        signals.space_ended.send(sender=Space, space=locked, reason=reason)
+        signals.space_ended.send(sender=Space, space=locked, reason=reason, by=by or host)
     _copy_state(locked, space)
     return space
 
@@ -338,7 +243,7 @@ def _finish(space: Space, reason: str, host: User | None = None) -> Space:
 def end_space(space: Space, actor: User, *, by_staff: bool = False) -> Space:
     """End a live Space: its host may, and staff may when acting as staff (admin, moderation)."""
     if by_staff and actor.is_authenticated and actor.is_staff:
-        return _finish(space, ENDED_BY_STAFF)
+        return _finish(space, ENDED_BY_STAFF, by=actor)
     _check_host(space, actor)
     return _finish(space, ENDED_BY_HOST, host=actor)
 
@@ -410,5 +315,5 @@ def toggle_reminder(space: Space, user: User) -> bool:
     return True
 
 
-def has_reminder(space: Space, user: User) -> bool:
+def has_reminder(space: Space, user: User | AnonymousUser) -> bool:
     return user.is_authenticated and Reminder.objects.filter(space=space, user=user).exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,14 +13,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Follow, User
 from accounts.services import search_people
 from spaces_site.redirects import redirect_to_next
 
 from . import access, services
 from . import notifications as notify
+from .calendar import space_calendar
 from .forms import SpaceForm
-from .models import Notification, Space, Topic
+from .models import Notification, Space, SpaceQuerySet, Topic
 from .pages import live_room_door
 
 LIVE_LIMIT = 60
@@ -29,21 +32,23 @@ SEARCH_MAX_LENGTH = 100  # people type a few words; a 10 KB term would cost ever
 NOTIFICATIONS_PAGE_SIZE = 30
 
 
-def _cards(request: HttpRequest, spaces: QuerySet[Space] | None = None) -> QuerySet[Space]:
+def _cards(request: HttpRequest, spaces: QuerySet[Space] | None = None) -> SpaceQuerySet:
     """Spaces the viewer may find, with all a card needs, and whether the viewer follows each host."""
-    spaces = (Space.objects.all() if spaces is None else spaces).visible_to(request.user).for_cards()
+    # A related manager's queryset (topic.spaces) is a SpaceQuerySet too; the stubs can't tell.
+    found = cast(SpaceQuerySet, Space.objects.all() if spaces is None else spaces)
+    spaces = found.visible_to(request.user).for_cards()
     if request.user.is_authenticated:
         follows = Follow.objects.filter(follower=request.user, followee=OuterRef("host_id"))
         return spaces.annotate(host_followed=Exists(follows))
     return spaces.annotate(host_followed=Value(False))
 
 
-def _live(spaces: QuerySet[Space]) -> list[Space]:
+def _live(spaces: SpaceQuerySet) -> list[Space]:
     # People you follow first, then the biggest rooms.
     return list(spaces.live().order_by("-host_followed", "-listener_count", "-started_at")[:LIVE_LIMIT])
 
 
-def _upcoming(spaces: QuerySet[Space]) -> list[Space]:
+def _upcoming(spaces: SpaceQuerySet) -> list[Space]:
     return list(spaces.upcoming().order_by("-host_followed", "scheduled_for")[:UPCOMING_LIMIT])
 
 
@@ -111,8 +116,19 @@ def detail(request: HttpRequest, space_id: int) -> HttpResponse:
     return render(request, "rooms/detail.html", context)
 
 
+def calendar(request: HttpRequest, space_id: int) -> HttpResponse:
+    """GET /spaces/<id>/calendar.ics: a scheduled Space for the viewer's calendar app."""
+    space = _viewable(request, space_id)
+    if not space.is_scheduled or space.scheduled_for is None:
+        raise Http404("Only a scheduled Space can be added to a calendar.")
+    ics = space_calendar(space, request.build_absolute_uri(space.get_absolute_url()))
+    response = HttpResponse(ics, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="space-{space.pk}.ics"'
+    return response
+
+
 @login_required
-def new(request: HttpRequest) -> HttpResponse:
+def new(request: AuthenticatedHttpRequest) -> HttpResponse:
     refusal = services.hosting_refusal(request.user)
     form = SpaceForm(request.POST or None)
     if request.method == "POST" and refusal is None and form.is_valid():
@@ -127,7 +143,7 @@ def new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def edit(request: HttpRequest, space_id: int) -> HttpResponse:
+def edit(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     space = _viewable(request, space_id)
     refusal = services.edit_refusal(space, request.user)
     if refusal:
@@ -145,7 +161,9 @@ def edit(request: HttpRequest, space_id: int) -> HttpResponse:
     return render(request, "rooms/form.html", {"form": form, "space": space})
 
 
-def _act(request: HttpRequest, space_id: int, action: Callable[[Space, User], object], done: str) -> HttpResponse:
+def _act(
+    request: AuthenticatedHttpRequest, space_id: int, action: Callable[[Space, User], object], done: str
+) -> HttpResponse:
     space = _viewable(request, space_id)
     try:
         action(space, request.user)
@@ -158,25 +176,25 @@ def _act(request: HttpRequest, space_id: int, action: Callable[[Space, User], ob
 
 @require_POST
 @login_required
-def start(request: HttpRequest, space_id: int) -> HttpResponse:
+def start(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     return _act(request, space_id, services.start_space, "You're live. Your followers are being told.")
 
 
 @require_POST
 @login_required
-def end(request: HttpRequest, space_id: int) -> HttpResponse:
+def end(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     return _act(request, space_id, services.end_space, "Your Space has ended.")
 
 
 @require_POST
 @login_required
-def cancel(request: HttpRequest, space_id: int) -> HttpResponse:
+def cancel(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     return _act(request, space_id, services.cancel_space, "Your Space is cancelled. People with a reminder are told.")
 
 
 @require_POST
 @login_required
-def remind(request: HttpRequest, space_id: int) -> HttpResponse:
+def remind(request: AuthenticatedHttpRequest, space_id: int) -> HttpResponse:
     space = _viewable(request, space_id)
     try:
         is_set = services.toggle_reminder(space, request.user)
@@ -188,14 +206,14 @@ def remind(request: HttpRequest, space_id: int) -> HttpResponse:
 
 
 @login_required
-def notifications(request: HttpRequest) -> HttpResponse:
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
     items = Notification.objects.filter(recipient=request.user).select_related("space", "actor")
     page = Paginator(items, NOTIFICATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "rooms/notifications.html", {"page": page})
 
 
 @login_required
-def open_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
+def open_notification(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
     """Click-through: mark the notification read and go where it points."""
     notification = get_object_or_404(
         Notification.objects.select_related("space", "actor"), pk=notification_id, recipient=request.user
@@ -210,7 +228,7 @@ def open_notification(request: HttpRequest, notification_id: int) -> HttpRespons
 
 @require_POST
 @login_required
-def mark_read(request: HttpRequest) -> HttpResponse:
+def mark_read(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Mark all notifications read, or one with `id`."""
     notification_id = request.POST.get("id", "")
     if notification_id and not notification_id.isdigit():

@@ -10,38 +10,26 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from .environment import (
+    broker_transport_options,
+    env,
+    envbool,
+    envint,
+    envlist,
+    recordings_storage,
+    websocket_origin,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SPACES_VAR_DIR", BASE_DIR / "var"))
-
-
-def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def envbool(name: str, default: str) -> bool:
-    value = os.environ.get(name, default).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
-
-
-def envint(name: str, default: str) -> int:
-    value = os.environ.get(name, default)
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
-
-
-def envlist(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 def _dev_secret_key() -> str:
@@ -63,6 +51,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+# The Sites framework's record (allauth's mail subjects say "[SITE_NAME]"), kept in step with these on
+# every `migrate` (spaces_site/sites.py).
+SITE_DOMAIN = env("SITE_DOMAIN", urlsplit(SITE_URL).netloc or "localhost")
+SITE_NAME = env("SITE_NAME", "Spaces")
 
 INSTALLED_APPS = [
     "daphne",  # first, so that runserver serves websockets
@@ -78,12 +70,16 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "django_celery_beat",
+    "lucide",  # SVG icons for controls: {% icon "mic" %} (rooms/templatetags/ui.py)
     "spaces_site",
     "jobs",
     "accounts",
+    "push",
     "rooms",
     "payments",
     "live",
+    "recordings",
+    "reports",
     "media",
 ]
 
@@ -95,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -141,10 +138,19 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, keeping this process's memberships alive and its receive buffer bounded.
+            "BACKEND": "live.channel_layer.RedisChannelLayer",
             # redis-py 8 times a socket out after 5 s by default, exactly as long as channels-redis blocks on
-            # BZPOPMIN, so every idle receive() would raise; the layer handles its own timeouts.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "capacity": 1500, "expiry": 30},
+            # BZPOPMIN, so every idle receive() would raise; the layer handles its own timeouts. A dead Redis
+            # host fails a connect within 3 s instead of hanging.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 3}],
+                "capacity": 1500,
+                "expiry": 30,
+                # A process that died without leaving its groups drops out of them after 5 minutes (not
+                # channels-redis's 24 hours); live processes re-add their memberships every minute.
+                "group_expiry": 300,
+            },
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -160,32 +166,7 @@ SITE_ID = 1
 # Embedded default: a filesystem broker, so `make run` can start a real worker with beat and periodic
 # jobs run without Redis or RabbitMQ.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
-# Publishing gives up after one quick retry: side effects go through the outbox (jobs/), which keeps a
-# job the broker could not take and hands it over later, so a request never waits on a dead broker.
-_PUBLISH_FAILOVER = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
-    **_PUBLISH_FAILOVER,
-    # Redis redelivers a message nobody acknowledged within this many seconds (a worker killed mid-task).
-    # It must exceed the longest task (CELERY_TASK_TIME_LIMIT), or a slow task is run twice. See
-    # docs/operations.md, "Money and jobs".
-    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "600"),
-    # Each worker looks for such messages every 5 s (kombu's default is about every 100 s).
-    "unacked_restore_interval": 5,
-    "unacked_restore_throttle": 1,
-    "socket_connect_timeout": 3,
-}
-if CELERY_BROKER_URL == "filesystem://":
-    _broker_dir = VAR_DIR / "celery-broker"
-    (_broker_dir / "out").mkdir(parents=True, exist_ok=True)
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        **_PUBLISH_FAILOVER,
-        "data_folder_in": str(_broker_dir / "out"),
-        "data_folder_out": str(_broker_dir / "out"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, VAR_DIR)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -211,6 +192,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "end-overlong-spaces": {"task": "rooms.tasks.end_overlong_spaces", "schedule": 60.0},
     "cancel-no-show-spaces": {"task": "rooms.tasks.cancel_no_show_spaces", "schedule": 60.0},
     "release-expired-reservations": {"task": "payments.tasks.release_expired_reservations", "schedule": 60.0},
+    "expire-recordings": {"task": "recordings.tasks.expire_recordings", "schedule": 3600.0},
 }
 
 # --- Accounts (django-allauth) ---------------------------------------------------------------------
@@ -275,12 +257,41 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files, nothing inline
+# (`json_script` data blocks are not run, so they need no exception). The room's websocket is same-origin,
+# which 'self' covers in CSP 3 browsers; SITE_URL's ws(s) origin is named too for older ones, and
+# CSP_CONNECT_SRC adds others (a websocket host of its own). The room plays a MediaStream (no URL), and
+# blob:/data: cover images and audio the scripts may make.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, *filter(None, [websocket_origin(SITE_URL)]), *envlist("CSP_CONNECT_SRC")],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 # --- Static files --------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Recordings (recordings/): the local filesystem under the var dir by default; any S3-compatible store when
+# SPACES_RECORDINGS_S3_BUCKET is set (django-storages + boto3; the site hands out presigned URLs, so the
+# bucket stays private). Media workers write through the same storage, so they need the same settings.
+SPACES_RECORDINGS_S3_BUCKET = env("SPACES_RECORDINGS_S3_BUCKET")
+_RECORDINGS_STORAGE, _RECORDINGS_MEDIA_ORIGINS = recordings_storage(VAR_DIR)
+# The replay's <audio> is redirected to presigned URLs on the store: the page's CSP must allow its origin.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["media-src"] += _RECORDINGS_MEDIA_ORIGINS
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "recordings": _RECORDINGS_STORAGE,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -293,12 +304,19 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# One handler, on the root logger. Django's own defaults give the "django" logger a console handler of its
+# own (while DEBUG) that also propagates here, which printed every request line twice under `make run`:
+# the "django" logger is reset to no handlers of its own.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "stripe": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+        "stripe": {"level": "WARNING"},
+    },
 }
 
 # --- Spaces --------------------------------------------------------------------------------------
@@ -319,6 +337,22 @@ SPACES_MAX_FOLLOWS_PER_HOUR = envint("SPACES_MAX_FOLLOWS_PER_HOUR", "100")
 SPACES_METRICS_TOKEN = env("SPACES_METRICS_TOKEN")
 # A process's presence report older than this stops counting (a crashed Daphne drops out within it).
 SPACES_PRESENCE_TTL = envint("SPACES_PRESENCE_TTL", "30")
+# Room sockets, per server process (0 turns a cap off): open sockets per logged-in user, and per client
+# address for anonymous visitors (behind a proxy, run Daphne with --proxy-headers); messages a user may send
+# per 5 s over all their sockets and the HTTP fallback; unsent bytes after which a socket whose client
+# stopped reading is dropped.
+SPACES_MAX_SOCKETS_PER_USER = envint("SPACES_MAX_SOCKETS_PER_USER", "8")
+SPACES_MAX_SOCKETS_PER_IP = envint("SPACES_MAX_SOCKETS_PER_IP", "32")
+SPACES_MESSAGES_PER_USER = envint("SPACES_MESSAGES_PER_USER", "30")
+SPACES_MAX_SEND_BUFFER_KB = envint("SPACES_MAX_SEND_BUFFER_KB", "512")
+# Room chat (live/chat.py): messages a person may send to one room per window, over every socket and server
+# process (counted in the cache), besides the room's own slow mode; the operator's word filter, a file (one
+# word or phrase per line) or a comma-separated list: a message holding one is refused (live/wordfilter.py).
+SPACES_CHAT_MESSAGES_PER_WINDOW = envint("SPACES_CHAT_MESSAGES_PER_WINDOW", "5")
+SPACES_CHAT_WINDOW_SECONDS = envint("SPACES_CHAT_WINDOW_SECONDS", "10")
+SPACES_CHAT_BLOCKED_WORDS = env("SPACES_CHAT_BLOCKED_WORDS")
+# Reports to staff (reports/): how many a person may file per hour.
+SPACES_REPORTS_PER_HOUR = envint("SPACES_REPORTS_PER_HOUR", "10")
 
 # Media: the engine runs inside Daphne unless Redis is there to place rooms on `runmedia` workers.
 SPACES_MEDIA_IN_PROCESS = envbool("SPACES_MEDIA_IN_PROCESS", "False" if REDIS_URL else "True")
@@ -326,9 +360,38 @@ SPACES_ICE_SERVERS = [{"urls": url} for url in envlist("SPACES_STUN_URLS")]
 # STUN for a media worker behind NAT (its own candidates), and the Redis key prefix Daphne and workers share.
 SPACES_MEDIA_ICE_SERVERS = [{"urls": url} for url in envlist("SPACES_MEDIA_STUN_URLS")]
 SPACES_MEDIA_REDIS_PREFIX = env("SPACES_MEDIA_REDIS_PREFIX", "spaces:media")
+# Peer connections one media engine holds (0 turns a cap off; media/limits.py): per logged-in user over all
+# rooms, per client address for anonymous visitors, and in total (also bounded by the open-file limit).
+SPACES_MEDIA_PEERS_PER_USER = envint("SPACES_MEDIA_PEERS_PER_USER", "4")
+SPACES_MEDIA_PEERS_PER_IP = envint("SPACES_MEDIA_PEERS_PER_IP", "32")
+SPACES_MEDIA_MAX_PEERS = envint("SPACES_MEDIA_MAX_PEERS", "2000")
+# Admission control: past this share of a core used by its process an engine refuses new listeners (0 = off).
+SPACES_MEDIA_CPU_BUDGET = float(env("SPACES_MEDIA_CPU_BUDGET", "0.8"))
 TURN_URLS = envlist("TURN_URLS")
 TURN_SECRET = env("TURN_SECRET")
 TURN_TTL = envint("TURN_TTL", "600")
+
+# Recordings: how long a replay (and its clips) is kept after its Space ended (0 keeps it forever); how often
+# a media worker ships what it recorded to the storage (what a lost machine can lose at most); where it
+# spools pages meanwhile (a worker restarted on the same machine ships what a crashed one left there).
+SPACES_RECORDING_RETENTION_DAYS = envint("SPACES_RECORDING_RETENTION_DAYS", "30")
+SPACES_RECORDING_CHUNK_SECONDS = envint("SPACES_RECORDING_CHUNK_SECONDS", "5")
+SPACES_RECORDING_SPOOL_DIR = Path(env("SPACES_RECORDING_SPOOL_DIR", str(VAR_DIR / "recordings-spool")))
+
+# Web Push (push/, docs/phones.md): off unless both VAPID keys are set (`manage.py vapid_keys` prints a fresh
+# pair; keep the private one secret, and keep the pair: a new one orphans every device's subscription). The
+# subject is how push services reach the operator (a mailto: or https: URL). Endpoints must be https on a
+# push service's host (suffixes below): anything else could make the server post to the intranet.
+VAPID_PUBLIC_KEY = env("VAPID_PUBLIC_KEY")
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY")
+_OPERATOR_CONTACT = SITE_URL if SITE_URL.startswith("https:") else f"mailto:{parseaddr(DEFAULT_FROM_EMAIL)[1]}"
+VAPID_SUBJECT = env("VAPID_SUBJECT", _OPERATOR_CONTACT)
+SPACES_PUSH_SERVICES = envlist(
+    "SPACES_PUSH_SERVICES",
+    "fcm.googleapis.com,updates.push.services.mozilla.com,push.apple.com,notify.windows.com",
+)
+SPACES_PUSH_TTL_SECONDS = envint("SPACES_PUSH_TTL_SECONDS", "1800")  # a push service holds one this long
+SPACES_PUSH_MAX_DEVICES = envint("SPACES_PUSH_MAX_DEVICES", "10")  # per user; the oldest goes first
 
 # Payments
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")

@@ -14,7 +14,7 @@ import msgspec.inspect as mi
 
 from . import limits
 from .actions import ACTIONS
-from .events import EVENTS, Delta
+from .events import EVENTS, CloseSockets, Delta
 
 MARKER = re.compile(r"(<!-- reference:(\w+) -->\n)(.*?)(<!-- /reference:\2 -->)", re.S)
 
@@ -105,9 +105,9 @@ def _effects(cls: type[Delta]) -> str:
     sample = _sample(cls)
     words = []
     for effect in sample.socket_effects():
-        if isinstance(effect, msgspec.Struct) and type(effect).__name__ == "CloseSockets":
-            whose = "every socket closes" if effect.user_id is None else "that user's sockets close"  # type: ignore[attr-defined]
-            words.append(f"{whose} with {effect.code}")  # type: ignore[attr-defined]
+        if isinstance(effect, CloseSockets):
+            whose = "every socket closes" if effect.user_id is None else "that user's sockets close"
+            words.append(f"{whose} with {effect.code}")
         else:
             words.append("a fresh `snapshot` to that user when they become or stop being host/co-host")
     media = {
@@ -132,17 +132,36 @@ def _who(name: str) -> str:
 
 
 def limits_table() -> str:
+    from django.conf import settings  # the defaults, as the settings read them
+
+    window = f"{limits.RATE_WINDOW:g} s"
     rows = [
         "| limit | value |",
         "|---|---|",
         f"| a client frame | {limits.MAX_FRAME // 1024} KiB (larger: `error`, then close {limits.CLOSE_TOO_BIG}) |",
         f"| brackets deep in a frame | {limits.MAX_NESTING} (no action nests) |",
         f"| an SDP offer | {limits.MAX_SDP // 1024} KiB |",
-        f"| messages a socket may send | {limits.RATE_LIMIT} per {limits.RATE_WINDOW:g} s |",
+        f"| messages a socket may send | {limits.RATE_LIMIT} per {window} |",
+        f"| messages a user may send over all their sockets (anonymous: per address); opening a socket counts "
+        f"as one | {settings.SPACES_MESSAGES_PER_USER} per {window} (`SPACES_MESSAGES_PER_USER`); the HTTP fallback "
+        f"counts the same number apart (429) |",
+        f"| open sockets per account, per server process | {settings.SPACES_MAX_SOCKETS_PER_USER} "
+        f"(`SPACES_MAX_SOCKETS_PER_USER`; more: `error`, then close {limits.CLOSE_TOO_MANY}) |",
+        f"| anonymous sockets per network address, per server process | {settings.SPACES_MAX_SOCKETS_PER_IP} "
+        f"(`SPACES_MAX_SOCKETS_PER_IP`; more: `error`, then close {limits.CLOSE_TOO_MANY}) |",
+        f"| bytes waiting for a client that doesn't read | {settings.SPACES_MAX_SEND_BUFFER_KB} KiB "
+        f"(`SPACES_MAX_SEND_BUFFER_KB`; more: the server drops the connection) |",
         f"| reactions | {limits.REACTION_BURST} per {limits.REACTION_WINDOW} s per user |",
         f"| requests in a snapshot | the {limits.MAX_REQUESTS_IN_SNAPSHOT} oldest |",
         f"| names in a `presence` | {limits.MAX_NAMES_IN_PRESENCE} joined, {limits.MAX_NAMES_IN_PRESENCE} left |",
         f"| reactions available | {' '.join(limits.REACTIONS)} |",
+        f"| a chat message | 1 to {limits.MAX_CHAT_TEXT} characters after trimming, no control characters |",
+        f"| chat messages a person may send to one room, over all sockets and processes | "
+        f"{settings.SPACES_CHAT_MESSAGES_PER_WINDOW} per {settings.SPACES_CHAT_WINDOW_SECONDS} s "
+        f"(`SPACES_CHAT_MESSAGES_PER_WINDOW`, `SPACES_CHAT_WINDOW_SECONDS`) |",
+        f"| chat messages in a snapshot | the {limits.CHAT_IN_SNAPSHOT} latest (older: `GET .../room/chat/`) |",
+        f"| slow mode | 0 to {limits.MAX_SLOW_SECONDS} s |",
+        f"| a pinned link | {limits.MAX_URL} characters, `http` or `https`; its title {limits.MAX_PIN_TITLE} |",
     ]
     return "\n".join(rows) + "\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from live import protocol, stage
+from live import protocol, reactions, stage
 from rooms.models import Participant, Space
 from rooms.services import RoomError
 from tests.live.roomkit import live_space, put_on_stage
@@ -67,7 +67,7 @@ def test_anonymous_visitors_cannot_act(space):
     from django.contrib.auth.models import AnonymousUser
 
     refused(stage.request_to_speak, space, AnonymousUser(), match="Log in")
-    refused(stage.react, space, AnonymousUser(), emoji="👏", match="Log in")
+    refused(reactions.react, space, AnonymousUser(), emoji="👏", match="Log in")
 
 
 # --- co-hosts ----------------------------------------------------------------------------------
@@ -259,10 +259,10 @@ def test_reactions_are_a_fixed_set_and_rate_limited(space, bob):
     from django.core.cache import cache
 
     cache.clear()
-    refused(stage.react, space, bob, emoji="🍕", match="isn't available")
+    refused(reactions.react, space, bob, emoji="🍕", match="isn't available")
     for _ in range(protocol.REACTION_BURST):
-        stage.react(space, bob, emoji="👏")
-    refused(stage.react, space, bob, emoji="👏", match="Slow down")
+        reactions.react(space, bob, emoji="👏")
+    refused(reactions.react, space, bob, emoji="👏", match="Slow down")
 
 
 def test_audible_users_are_unmuted_people_on_stage(space, alice, bob, carol, dave):
