@@ -25,7 +25,7 @@ class UserAdmin(DjangoUserAdmin):
     def ban_users(self, request, queryset):
         count = 0
         for user in queryset.exclude(pk=request.user.pk):
-            services.ban(user)
+            services.ban(user, by=request.user)
             count += 1
         self.message_user(request, f"Banned {count} user(s).", messages.SUCCESS)
 

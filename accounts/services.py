@@ -58,6 +58,8 @@ def block(blocker: User, blocked: User) -> bool:
             _, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
     except IntegrityError:
         return False
+    if created:
+        signals.user_blocked.send(sender=User, blocker=blocker, blocked=blocked)
     return created
 
 
@@ -67,12 +69,13 @@ def unblock(blocker: User, blocked: User) -> bool:
 
 
 @transaction.atomic
-def ban(user: User) -> None:
+def ban(user: User, *, by: User | None = None) -> None:
     """Staff ban: the account can no longer log in, its sessions stop working at the next request, and
-    (through `user_banned`) its live Space ends, its scheduled ones are cancelled and its sockets close."""
+    (through `user_banned`) its live Space ends, its scheduled ones are cancelled and its sockets close.
+    `by`: the staff member, for the moderation log."""
     user.is_active = False
     user.save(update_fields=["is_active"])
-    signals.user_banned.send(sender=User, user=user)
+    signals.user_banned.send(sender=User, user=user, by=by)
 
 
 def search_people(term: str) -> QuerySet[User]:

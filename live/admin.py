@@ -16,7 +16,8 @@ from django.http import HttpRequest
 from rooms.models import Participant
 from rooms.services import RoomError
 
-from . import stage
+from . import chat, stage
+from .models import ChatMessage, ModerationEntry
 
 
 class StageSeat(Participant):
@@ -85,3 +86,52 @@ class StageSeatAdmin(admin.ModelAdmin):
     @admin.action(description="Remove from the Space", permissions=["change"])
     def remove(self, request: HttpRequest, queryset: QuerySet[StageSeat]) -> None:
         self._apply(request, queryset, stage.remove)
+
+
+@admin.register(ModerationEntry)
+class ModerationEntryAdmin(admin.ModelAdmin):
+    """The moderation log of every Space, read-only: entries are written by the actions themselves."""
+
+    list_display = ["created_at", "space", "actor", "as_staff", "action", "target", "detail"]
+    list_filter = ["action", "as_staff", ("space", admin.EmptyFieldListFilter)]
+    list_select_related = ["space", "actor", "target"]
+    search_fields = ["space__title", "actor__handle", "target__handle", "detail"]
+    raw_id_fields = ["space", "actor", "target"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ModerationEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ModerationEntry | None = None) -> bool:
+        return False
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(admin.ModelAdmin):
+    """Every room's chat, read-only; staff delete a message with the action (the room sees it go)."""
+
+    list_display = ["sent_at", "space", "user", "text", "deleted_at", "deleted_by"]
+    list_filter = [("deleted_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["space", "user", "deleted_by"]
+    search_fields = ["text", "user__handle", "space__title"]
+    raw_id_fields = ["space", "user", "deleted_by"]
+    date_hierarchy = "sent_at"
+    actions = ["delete_for_everyone"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ChatMessage | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ChatMessage | None = None) -> bool:
+        return False
+
+    @admin.action(description="Delete for everyone (keeps a trace in the moderation log)", permissions=["view"])
+    def delete_for_everyone(self, request: HttpRequest, queryset: QuerySet[ChatMessage]) -> None:
+        for message in queryset:
+            chat.delete_as_staff(message, request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"Deleted {queryset.count()} message(s).", messages.SUCCESS)

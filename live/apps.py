@@ -9,7 +9,7 @@ class LiveConfig(AppConfig):
     def ready(self) -> None:
         from rooms import pages
 
-        from . import receivers  # noqa: F401  (connects the lifecycle, logout and ban receivers)
+        from . import modlog, receivers  # noqa: F401  (connect the lifecycle, logout, ban and log receivers)
         from .views import RoomDoor
 
         pages.register_live_room(RoomDoor())

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -33,22 +34,39 @@ logger = logging.getLogger(__name__)
 
 # Every hub joins this group once, for messages addressed to a process rather than a room (logout).
 HUBS_GROUP = "room-hubs"
+RECEIVE_LOG_EVERY = 30.0  # seconds between log lines while the channel layer keeps failing
 
 
 def room_group(space_id: int) -> str:
     return f"space-{space_id}"
 
 
-async def receive_forever(layer: Any, channel: str, reader: str) -> AsyncIterator[dict]:
+async def receive_forever(
+    layer: Any, channel: str, reader: str, on_error: Callable[[], None] | None = None
+) -> AsyncIterator[dict]:
     """Every message sent to `channel`, for as long as the caller iterates. A failed read (Redis
-    restarting, say) is logged and retried shortly: it must not end the hub's or a media worker's loop."""
+    restarting, say) is retried shortly and `on_error` is called: it must not end the hub's or a media
+    worker's loop. The first failure is logged with its traceback, then one line per RECEIVE_LOG_EVERY."""
+    failing_since: float | None = None
+    logged_at = 0.0
     while True:
         try:
             message = await layer.receive(channel)
         except Exception:
-            logger.exception("%s could not read the channel layer", reader)
+            now = time.monotonic()
+            if failing_since is None:
+                failing_since = logged_at = now
+                logger.exception("%s could not read the channel layer; retrying", reader)
+            elif now - logged_at >= RECEIVE_LOG_EVERY:
+                logged_at = now
+                logger.warning("%s still cannot read the channel layer (%.0f s)", reader, now - failing_since)
+            if on_error is not None:
+                on_error()
             await asyncio.sleep(0.5)
             continue
+        if failing_since is not None:
+            logger.warning("%s reads the channel layer again after %.1f s", reader, time.monotonic() - failing_since)
+            failing_since = None
         yield message
 
 
@@ -118,8 +136,10 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        loop = asyncio.get_running_loop()
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
+        loop = None
+    if loop is None:
         async_to_sync(layer.group_send)(group, message)
     else:
         # Called from the event loop itself (the media engine): never block it.

@@ -14,11 +14,13 @@ class MediaError(Exception):
 
 
 class MediaClient(Protocol):
-    async def negotiate(self, space_id: int, user_id: int | None, sdp: str, type: str) -> dict: ...  # noqa: A002
+    async def negotiate(self, space_id: int, user_id: int | None, sdp: str, type: str, *,  # noqa: A002
+                        socket_id: str | None = None, address: str | None = None) -> dict: ...  # fmt: skip
 
 
 class _NoMedia:
-    async def negotiate(self, space_id: int, user_id: int | None, sdp: str, type: str) -> dict:  # noqa: A002
+    async def negotiate(self, space_id: int, user_id: int | None, sdp: str, type: str, *,  # noqa: A002
+                        socket_id: str | None = None, address: str | None = None) -> dict:  # fmt: skip
         raise MediaError("Audio isn't available on this server.")
 
 
@@ -30,6 +32,10 @@ def register(client: MediaClient) -> None:
     _client = client
 
 
-async def negotiate(space_id: int, user_id: int | None, sdp: str, sdp_type: str) -> dict:
-    """Answer a client's offer for this room: {"sdp": ..., "type": "answer"}. Raises MediaError."""
-    return await _client.negotiate(space_id, user_id, sdp, sdp_type)
+async def negotiate(space_id: int, user_id: int | None, sdp: str, sdp_type: str, *,
+                    socket_id: str | None = None, address: str | None = None) -> dict:  # fmt: skip
+    """Answer a client's offer for this room: {"sdp": ..., "type": "answer"}. Raises MediaError.
+
+    `socket_id` names the room socket (its next offer replaces its peer), `address` the client's address
+    (an anonymous visitor's peers are capped per address)."""
+    return await _client.negotiate(space_id, user_id, sdp, sdp_type, socket_id=socket_id, address=address)

@@ -41,7 +41,9 @@ def create_demo_spaces(users: dict[str, User]) -> None:
             Participant.objects.update_or_create(
                 space=live, user=speaker, defaults={"role": Participant.Role.SPEAKER, "is_muted": False}
             )
-        Space.objects.filter(pk=live.pk).update(listener_count=len(listeners) + 37)
+        # The last speaker's voice is a recorded clip the media engine plays (media.demo_voice), so the demo
+        # speaks. Who is listening comes from presence only, as in every Space.
+        Space.objects.filter(pk=live.pk).update(demo_voice=speakers[-1])
 
     if not Space.objects.filter(host=upcoming_host).exists():
         upcoming = services.create_space(

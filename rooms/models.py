@@ -74,10 +74,12 @@ class Space(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     MAX_TOPICS = 3
+    TITLE_MAX_LENGTH = 70
+    DESCRIPTION_MAX_LENGTH = 280
 
     host = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_spaces")
-    title = models.CharField(max_length=70, validators=[MinLengthValidator(1), single_line_text])
-    description = models.CharField(max_length=280, blank=True, validators=[multiline_text])
+    title = models.CharField(max_length=TITLE_MAX_LENGTH, validators=[MinLengthValidator(1), single_line_text])
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True, validators=[multiline_text])
     topics = models.ManyToManyField(Topic, blank=True, related_name="spaces")
     state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED, db_index=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
@@ -90,6 +92,17 @@ class Space(models.Model):
     # "Needs a ticket": what cards and the live room read. Only payments sets it, in the transaction that
     # creates or removes the Space's box office (payments.BoxOffice: price, currency, capacity).
     is_ticketed = models.BooleanField(default=False)
+
+    # "Record this Space": the host's choice when creating or editing it, or while live (the room's
+    # `set_recording`). Whoever is on stage hears of it first; the recordings app keeps the audio.
+    record = models.BooleanField(default=False, help_text="Record this Space for a replay.")
+
+    # The demo Space only (`manage.py demo`): a speaker whose voice the media engine plays from a recorded
+    # clip (media.demo_voice), so a newcomer hears someone. Never set for a real Space.
+    demo_voice = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Demo only: this speaker's voice is a recorded clip played by the media engine.",
+    )  # fmt: skip
 
     objects = SpaceQuerySet.as_manager()
 
@@ -169,6 +182,9 @@ class Participant(models.Model):
     requested_at = models.DateTimeField(null=True, blank=True, help_text="Pending request to speak.")
     invited_at = models.DateTimeField(null=True, blank=True, help_text="Pending invitation to speak.")
     removed_at = models.DateTimeField(null=True, blank=True, help_text="Removed: may not rejoin this Space.")
+    # "Don't record my voice" (False): heard live, left out of the recorded mix. The host's choice to record
+    # covers the host: while someone is host this is not read for them.
+    record_voice = models.BooleanField(default=True, help_text="Their voice may be in the recording.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -195,12 +211,17 @@ class Reminder(models.Model):
 
 
 class Notification(models.Model):
+    TEXT_MAX_LENGTH = 200
+
     class Kind(models.TextChoices):
         HOST_LIVE = "host_live", "A host you follow is live"
         REMINDER = "reminder", "A Space you set a reminder for started"
         CANCELLED = "cancelled", "A Space was cancelled"
         TICKET = "ticket", "Ticket update"
         FOLLOW = "follow", "New follower"
+        # From the reports app: a warning from staff, and "your report was handled" (no Space: never unique).
+        WARNING = "warning", "A warning from staff"
+        REPORT = "report", "Your report was handled"
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -208,7 +229,7 @@ class Notification(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    text = models.CharField(max_length=200)
+    text = models.CharField(max_length=TEXT_MAX_LENGTH)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
     # Claimed before the e-mail is sent, so a retried task never e-mails twice.

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import jobs
+import push
 from accounts.models import Block, User
 
 from .models import Notification, Reminder, Space
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 Kind = Notification.Kind
 FAN_OUT_KINDS = (Kind.HOST_LIVE, Kind.REMINDER, Kind.CANCELLED)
+PUSH_KINDS = (Kind.HOST_LIVE, Kind.REMINDER)  # to phones too: "a host you follow is live", "it's starting"
 FAN_OUT_TASK = "rooms.tasks.fan_out_notifications"
 DELIVER_TASK = "rooms.tasks.deliver_notifications"
 # Failures that belong to one message and will not change on a retry (BadHeaderError is a ValueError).
@@ -109,7 +111,7 @@ def text_for(space: Space, kind: str) -> str:
         text = f"Cancelled: {space.title}, hosted by @{host.handle}"
     else:
         raise ValueError(f"no text for {kind!r}")
-    max_length = Notification._meta.get_field("text").max_length
+    max_length = Notification.TEXT_MAX_LENGTH
     return text if len(text) <= max_length else text[: max_length - 1] + "…"
 
 
@@ -124,16 +126,35 @@ def deliver(space_id: int, kind: str, recipient_ids: list[int]) -> int:
         return 0
     text = text_for(space, kind)
     now = timezone.now()
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                recipient_id=user_id, kind=kind, space=space, actor_id=space.host_id, text=text, created_at=now
+    with transaction.atomic():
+        # Pushed to phones only for those told for the first time: a rerun of this job buzzes nobody twice.
+        told_before = set(
+            Notification.objects.filter(space=space, kind=kind, recipient_id__in=ids).values_list(
+                "recipient_id", flat=True
             )
-            for user_id in ids
-        ],
-        ignore_conflicts=True,
-    )
+        )
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    recipient_id=user_id, kind=kind, space=space, actor_id=space.host_id, text=text, created_at=now
+                )
+                for user_id in ids
+            ],
+            ignore_conflicts=True,
+        )
+        if kind in PUSH_KINDS:
+            push.enqueue([user_id for user_id in ids if user_id not in told_before], push_message(space, kind))
     return _send_emails(space, kind, ids)
+
+
+def push_message(space: Space, kind: str) -> dict[str, str]:
+    """What a phone shows (push/, the service worker): who and what, and the Space to open."""
+    host = space.host
+    if kind == Kind.HOST_LIVE:
+        title, body = f"{host.name} is live", space.title
+    else:
+        title, body = "Starting now", f"{space.title} · hosted by @{host.handle}"
+    return {"title": title, "body": body, "url": space.get_absolute_url(), "tag": f"space-{space.pk}-{kind}"}
 
 
 def _claim_emails(space: Space, kind: str, ids: list[int]) -> list[Notification]:

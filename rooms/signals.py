@@ -8,5 +8,5 @@ from django.dispatch import Signal
 
 space_started = Signal()  # sender=Space, space=...
 space_updated = Signal()  # sender=Space, space=... (title or description changed)
-space_ended = Signal()  # sender=Space, space=..., reason=one of rooms.services.ENDED_*
+space_ended = Signal()  # sender=Space, space=..., reason=one of rooms.services.ENDED_*, by=User or None
 space_cancelled = Signal()  # sender=Space, space=...

@@ -14,6 +14,7 @@ urlpatterns = [
     path("spaces/<int:space_id>/end/", views.end, name="end"),
     path("spaces/<int:space_id>/cancel/", views.cancel, name="cancel"),
     path("spaces/<int:space_id>/remind/", views.remind, name="remind"),
+    path("spaces/<int:space_id>/calendar.ics", views.calendar, name="calendar"),
     path("topics/<slug:slug>/", views.topic, name="topic"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.mark_read, name="mark_read"),

@@ -1,4 +1,5 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.db.models.signals import post_migrate
 
 
 class SiteConfig(AppConfig):
@@ -6,3 +7,9 @@ class SiteConfig(AppConfig):
 
     name = "spaces_site"
     verbose_name = "Spaces site"
+
+    def ready(self) -> None:
+        from .sites import sync_site
+
+        # post_migrate is sent per app with models, so listen for the sites app's (this one has none).
+        post_migrate.connect(sync_site, sender=apps.get_app_config("sites"), dispatch_uid="spaces_site.sync_site")

@@ -50,7 +50,8 @@ def _fresh_rate_limits():
         import redis
 
         client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter("*allauth:rl:*"))
+        # allauth's, and accounts.ratelimit's (chat, reports, follows): ids repeat across test databases.
+        keys = list(client.scan_iter("*allauth:rl:*")) + list(client.scan_iter("*spaces:rl:*"))
         if keys:
             client.delete(*keys)
     else:

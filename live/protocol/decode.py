@@ -35,6 +35,9 @@ _INVALID = {
     "user": "“user” must be a handle.",
     "emoji": "“emoji” is too long.",
     "sdp": "“sdp” is too long.",
+    "text": "“text” is too long.",
+    "slow_seconds": "“slow_seconds” is out of range.",
+    "url": "“url” is too long.",
 }
 _AT = re.compile(r" - at `\$\.(\w+)`")
 _STRINGS_AND_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -60,7 +63,8 @@ def decode_fields(action: str, fields: Mapping[str, str]) -> Action:
     data: dict[str, object] = {name: value for name, value in fields.items() if value != ""}
     data["action"] = action
     try:
-        return msgspec.convert(data, ClientAction)
+        # Not strict: a form field's "true"/"false" reads as a boolean (`on`); every other argument is a string.
+        return msgspec.convert(data, ClientAction, strict=False)
     except msgspec.ValidationError as exc:
         raise BadMessage(_explain(str(exc)), action[:40]) from None
 
@@ -82,6 +86,12 @@ def _explain(problem: str) -> str:
     unknown = re.match(r"Object contains unknown field `(.*)`", problem)
     if unknown:
         return f"Unexpected field “{unknown.group(1)[:40]}”."
+    if problem.startswith("“"):  # an action's own check (__post_init__) says what is wrong in its words
+        return problem
+    if field is not None and "Expected `int" in problem and ", got `" in problem:
+        return f"“{field}” must be a whole number."
+    if field is not None and "Expected `bool`" in problem:
+        return f"“{field}” must be true or false."
     if field is not None and ", got `" in problem:
         return f"“{field}” must be a string."
     if field is not None:

@@ -21,6 +21,7 @@ class Person(msgspec.Struct, kw_only=True):
     hue: int
     role: Role
     is_muted: bool
+    record_voice: bool = True  # False: "don't record my voice" (heard live, left out of the recording)
 
 
 class Request(Person, kw_only=True):
@@ -93,6 +94,7 @@ class PersonDelta(Delta, kw_only=True):
     hue: int
     role: Role
     is_muted: bool
+    record_voice: bool = True
 
 
 class RoleChanged(PersonDelta, tag="role_changed", kw_only=True):
@@ -126,18 +128,29 @@ class SpeakerUnmuted(Delta, tag="speaker_unmuted", kw_only=True):
 
 class RequestAdded(PersonDelta, tag="request_added", kw_only=True):
     requested_at: str
+    position: int  # the requester's place in the queue (1 = the oldest request): live/queue.py
 
     def audience(self) -> Audience:
         return Audience(True, (self.user_id,))
+
+
+RequestEnd = Literal["cancelled", "approved", "denied"]
 
 
 class RequestRemoved(Delta, tag="request_removed", kw_only=True):
     user: str
     user_id: int
-    reason: Literal["cancelled", "approved", "denied"]
+    reason: RequestEnd
 
     def audience(self) -> Audience:
         return Audience(True, (self.user_id,))
+
+
+class QueueMoved(Delta, tag="queue_moved", kw_only=True):
+    """The request at `position` left the queue: every request behind it moves up one. It names nobody, so
+    it goes to everyone; a requester behind it counts `me.request_position` down."""
+
+    position: int
 
 
 class InviteAdded(PersonDelta, tag="invite_added", kw_only=True):
@@ -148,20 +161,30 @@ class InviteAdded(PersonDelta, tag="invite_added", kw_only=True):
         return Audience(True, (self.user_id,))
 
 
+InviteEnd = Literal["accepted", "declined"]
+
+
 class InviteRemoved(Delta, tag="invite_removed", kw_only=True):
     user: str
     user_id: int
-    reason: Literal["accepted", "declined"]
+    reason: InviteEnd
 
     def audience(self) -> Audience:
         return Audience(True, (self.user_id,))
+
+
+# Why someone left the room against their will: a host or co-host removed them (`remove`), or the server
+# ejected them because they may no longer be here (the host blocked them, their ticket was refunded, their
+# account was banned). Only `removed` bars them from coming back by itself.
+RemovalReason = Literal["removed", "blocked", "ticket_refunded", "banned"]
 
 
 class Removed(Delta, tag="removed", kw_only=True):
     user: str
     user_id: int
     previous_role: Role
-    by: str
+    by: str  # who removed them; for an ejection, the host who blocked them, or "" (refund, ban)
+    reason: RemovalReason = "removed"
 
     def socket_effects(self) -> tuple[SocketEffect, ...]:
         return (CloseSockets(CLOSE_REFUSED, self.user_id),)
@@ -175,14 +198,96 @@ class SpaceUpdated(Delta, tag="space_updated", kw_only=True):
     description: str
 
 
+EndReason = Literal["ended_by_host", "ended_by_staff", "max_duration", "host_banned"]
+
+
 class SpaceEnded(Delta, tag="space_ended", kw_only=True):
-    reason: Literal["ended_by_host", "ended_by_staff", "max_duration", "host_banned"]
+    reason: EndReason
 
     def socket_effects(self) -> tuple[SocketEffect, ...]:
         return (CloseSockets(CLOSE_SPACE_ENDED),)
 
     def media_effect(self) -> MediaEffect:
         return "end_room"
+
+
+class RecordingChanged(Delta, tag="recording_changed", kw_only=True):
+    """The host started or stopped recording (live.recording.set_recording)."""
+
+    recording: bool
+    by: str
+
+    def media_effect(self) -> MediaEffect:
+        return "refresh"
+
+
+class VoiceConsentChanged(Delta, tag="voice_consent_changed", kw_only=True):
+    """Someone chose whether their voice may be in the recording (live.recording.record_my_voice)."""
+
+    user: str
+    user_id: int
+    record_voice: bool
+
+    def media_effect(self) -> MediaEffect:
+        return "refresh"
+
+
+# --- Chat (live.chat) ---------------------------------------------------------------------------------
+
+
+class ChatMessageSent(Delta, tag="chat_message", kw_only=True):
+    """Someone wrote in the room's chat. Clients show `text` as text, links made clickable."""
+
+    id: int
+    user: str
+    user_id: int
+    name: str
+    hue: int
+    text: str
+    sent_at: str
+
+
+class MessageDeleted(Delta, tag="message_deleted", kw_only=True):
+    """A message was deleted (by its author, the host, a co-host or staff): it stays in the list without text."""
+
+    id: int
+    by: str
+
+
+class ChatMuteChanged(Delta, tag="chat_mute_changed", kw_only=True):
+    """Someone was muted (or unmuted) in the chat; private to moderators and that person."""
+
+    user: str
+    user_id: int
+    muted: bool
+    by: str
+
+    def audience(self) -> Audience:
+        return Audience(True, (self.user_id,))
+
+
+ChatMode = Literal["everyone", "speakers", "off"]
+
+
+class ChatSettingsChanged(Delta, tag="chat_settings", kw_only=True):
+    mode: ChatMode
+    slow_seconds: int
+    by: str
+
+
+class PinnedLink(msgspec.Struct, kw_only=True):
+    url: str
+    title: str
+    domain: str  # shown beside the title, so a title can't pass for another site
+    by: str
+    pinned_at: str
+
+
+class Pinned(Delta, tag="pinned", kw_only=True):
+    """The host or a co-host pinned a link (`link`), or unpinned it (`link` null)."""
+
+    link: PinnedLink | None = None
+    by: str
 
 
 class Noop(Delta, tag="noop", kw_only=True):
@@ -201,6 +306,7 @@ class SpaceInfo(msgspec.Struct, kw_only=True):
     host_id: int
     started_at: str | None
     is_ticketed: bool
+    recording: bool = False  # REC: the host records this Space now
 
 
 class Me(msgspec.Struct, kw_only=True):
@@ -210,6 +316,28 @@ class Me(msgspec.Struct, kw_only=True):
     is_muted: bool
     requested: bool
     invited: bool
+    chat_muted: bool = False  # a host or co-host muted you in the chat
+    request_position: int | None = None  # your place in the request queue (1 = next), null when not asking
+
+
+class ChatLine(msgspec.Struct, kw_only=True):
+    """A chat message in the snapshot: `chat_message`'s fields, and who deleted it (then `text` is "")."""
+
+    id: int
+    user: str
+    user_id: int
+    name: str
+    hue: int
+    text: str
+    sent_at: str
+    deleted_by: str | None = None
+
+
+class ChatState(msgspec.Struct, kw_only=True):
+    mode: ChatMode = "everyone"
+    slow_seconds: int = 0
+    messages: list[ChatLine] = []  # the latest, oldest first
+    muted: list[str] = []  # handles muted in the chat, sorted; filled for the host and co-hosts only
 
 
 class Limits(msgspec.Struct, kw_only=True):
@@ -226,6 +354,8 @@ class RoomSnapshot(Event, tag="snapshot", kw_only=True):
     listener_count: int
     limits: Limits
     reactions: list[str]
+    chat: ChatState = msgspec.field(default_factory=ChatState)
+    pinned: PinnedLink | None = None
 
 
 class Presence(Event, tag="presence", kw_only=True):
@@ -259,12 +389,13 @@ class WebrtcAnswer(Event, tag="webrtc_answer", kw_only=True):
 
 
 ServerEvent = (
-    RoleChanged | SpeakerMuted | SpeakerUnmuted | RequestAdded | RequestRemoved | InviteAdded | InviteRemoved
-    | Removed | SpaceUpdated | SpaceEnded | Noop | RoomSnapshot | Presence | Reactions | Speaking | Error
-    | WebrtcAnswer
+    RoleChanged | SpeakerMuted | SpeakerUnmuted | RequestAdded | RequestRemoved | QueueMoved | InviteAdded
+    | InviteRemoved | Removed | SpaceUpdated | SpaceEnded | RecordingChanged | VoiceConsentChanged | ChatMessageSent
+    | MessageDeleted | ChatMuteChanged | ChatSettingsChanged | Pinned | Noop | RoomSnapshot | Presence | Reactions
+    | Speaking | Error | WebrtcAnswer
 )  # fmt: skip
 
-EVENTS: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls in ServerEvent.__args__}  # type: ignore[attr-defined,misc]
+EVENTS: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls in ServerEvent.__args__}
 DELTAS: dict[str, type[Delta]] = {name: cls for name, cls in EVENTS.items() if issubclass(cls, Delta)}
 
 _encoder = msgspec.json.Encoder()

@@ -17,6 +17,7 @@ from django.utils import timezone
 import jobs
 from rooms.models import Notification
 
+from .. import signals
 from .. import stripe as stripe_api
 from ..models import Ticket, TicketStateError
 from .errors import TicketError
@@ -46,6 +47,7 @@ def request_locked(ticket: Ticket, reason: str) -> bool:
     if requested:
         ticket.save(update_fields=["refund_requested_at", "refund_reason"])
         jobs.enqueue(REFUND_TASK, ticket.pk)
+        signals.ticket_refunded.send(sender=Ticket, ticket=ticket)
     return requested
 
 
@@ -127,6 +129,7 @@ def sync_refunds(payment_intent_id: str) -> Ticket | None:
             ticket.mark_refunded(refunds[0].id, total, reason)
             ticket.save()
             _notify_refunded(ticket)
+            signals.ticket_refunded.send(sender=Ticket, ticket=ticket)
         elif ticket.state != Ticket.State.REFUNDED:
             ticket.refunded_amount = min(total, ticket.amount)
             ticket.save()

@@ -13,7 +13,7 @@ import json
 from live import protocol
 
 ROLE_ORDER = {"host": 0, "cohost": 1, "speaker": 2}
-PERSON = ("user", "user_id", "name", "initials", "hue", "role", "is_muted")
+PERSON = ("user", "user_id", "name", "initials", "hue", "role", "is_muted", "record_voice")
 
 
 class RoomClient:
@@ -74,7 +74,13 @@ class RoomClient:
             if delta["role"] == "host":
                 state["space"]["host"], state["space"]["host_id"] = delta["user"], delta["user_id"]
             if is_me:
-                me.update(role=delta["role"], is_muted=delta["is_muted"], requested=False, invited=False)
+                me.update(
+                    role=delta["role"],
+                    is_muted=delta["is_muted"],
+                    requested=False,
+                    invited=False,
+                    request_position=None,
+                )
         elif name in ("speaker_muted", "speaker_unmuted"):
             for person in state["speakers"]:
                 if person["user_id"] == user_id:
@@ -83,13 +89,18 @@ class RoomClient:
                 me["is_muted"] = delta["is_muted"]
         elif name == "request_added":
             if moderator:
-                state["requests"] = without(state["requests"]) + [_strip(delta)]
+                request = _strip(delta)
+                request.pop("position")  # the requester's own place; the hosts' list is in order
+                state["requests"] = without(state["requests"]) + [request]
             if is_me:
-                me["requested"] = True
+                me.update(requested=True, request_position=delta["position"])
         elif name == "request_removed":
             state["requests"] = without(state["requests"])
             if is_me:
-                me["requested"] = False
+                me.update(requested=False, request_position=None)
+        elif name == "queue_moved":
+            if me is not None and (me["request_position"] or 0) > delta["position"]:
+                me["request_position"] -= 1
         elif name == "invite_added":
             if moderator:
                 invite = _strip(delta)
@@ -109,9 +120,33 @@ class RoomClient:
                 self.closed = True
         elif name == "space_updated":
             state["space"].update(title=delta["title"], description=delta["description"])
+        elif name == "recording_changed":
+            state["space"]["recording"] = delta["recording"]
+        elif name == "voice_consent_changed":
+            for person in state["speakers"] + state["requests"] + state["invites"]:
+                if person["user_id"] == user_id:
+                    person["record_voice"] = delta["record_voice"]
         elif name == "space_ended":
             state["space"]["state"] = "ended"
             self.closed = True
+        elif name == "chat_message":
+            messages = state["chat"]["messages"]
+            messages.append({**_strip(delta), "deleted_by": None})
+            del messages[: -protocol.CHAT_IN_SNAPSHOT]  # the snapshot keeps the latest only
+        elif name == "message_deleted":
+            for message in state["chat"]["messages"]:
+                if message["id"] == delta["id"]:
+                    message.update(text="", deleted_by=delta["by"])
+        elif name == "chat_mute_changed":
+            if moderator:
+                muted = set(state["chat"]["muted"]) - {delta["user"]}
+                state["chat"]["muted"] = sorted(muted | {delta["user"]} if delta["muted"] else muted, key=str.lower)
+            if is_me:
+                me["chat_muted"] = delta["muted"]
+        elif name == "chat_settings":
+            state["chat"].update(mode=delta["mode"], slow_seconds=delta["slow_seconds"])
+        elif name == "pinned":
+            state["pinned"] = delta["link"]
 
 
 def _strip(delta: dict) -> dict:
@@ -126,4 +161,5 @@ def comparable(snapshot: dict) -> dict:
     state["speakers"] = sorted(state["speakers"], key=lambda p: (ROLE_ORDER[p["role"]], p["user_id"]))
     state["requests"] = sorted(state["requests"], key=lambda p: p["user_id"])
     state["invites"] = sorted(state["invites"], key=lambda p: p["user_id"])
+    state["chat"]["muted"] = sorted(state["chat"]["muted"], key=str.lower)
     return state

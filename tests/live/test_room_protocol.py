@@ -7,7 +7,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from live import stage
+from live import protocol, stage
 from rooms.models import Participant
 from tests.live.roomkit import (
     act,
@@ -279,11 +279,25 @@ async def test_a_flood_of_messages_is_throttled(space, bob):
     listener, _ = await join(space.pk, bob)
     for _ in range(25):
         await listener.send_to(text_data="{}")
-    reasons = set()
-    for _ in range(25):
-        reasons.add((await receive_event(listener, "error"))["reason"])
-    assert "Slow down: too many messages." in reasons
+    reasons = [(await receive_event(listener, "error"))["reason"] for _ in range(21)]
+    # 20 frames are read (and refused: no action); the rest get one "Slow down", not one each.
+    assert reasons == ["A message needs an “action”."] * 20 + ["Slow down: too many messages."]
+    assert await listener.receive_nothing(timeout=0.3)
     await close_all(listener)
+
+
+async def test_a_socket_far_over_its_budget_is_closed(space, bob):
+    listener, _ = await join(space.pk, bob)
+    for _ in range(protocol.RATE_LIMIT * 3 + 1):
+        await listener.send_to(bytes_data=b"\x00")  # binary frames count too
+    reasons = set()
+    while True:
+        message = await listener.receive_output(timeout=3)
+        if message["type"] == "websocket.close":
+            break
+        reasons.add(json.loads(message["text"])["reason"])
+    assert message["code"] == 4029
+    assert "Too many messages: this connection is closed." in reasons
 
 
 async def test_webrtc_offer_without_an_sdp_is_refused(space, bob):

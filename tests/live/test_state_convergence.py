@@ -16,6 +16,7 @@ import json
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
+from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -23,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from accounts.models import User
 from live import events, protocol, stage
 from live.delivery import socket_effects, split_by_audience
+from live.models import ChatMessage
 from rooms.models import Participant
 from rooms.services import RoomError
 from tests.live.client import RoomClient, comparable
@@ -31,6 +33,7 @@ from tests.live.roomkit import live_space
 pytestmark = pytest.mark.django_db
 
 PEOPLE = ["alice", "bob", "carol", "dave"]
+CHAT_TEXTS = ["hello", "  padded  ", "x" * 501, "bad\x00byte", "<b>hi</b>", "see https://example.com", "   "]
 Role = Participant.Role
 ANY_ACTION = sorted(set(protocol.ACTIONS) - {"snapshot", "webrtc_offer", "react", "end_space"})
 
@@ -67,12 +70,15 @@ class RoomMachine(RuleBasedStateMachine):
 
     # --- acting -----------------------------------------------------------------------------------
 
-    def act(self, action: str, actor: str, user: str | None = None, hold: bool = False) -> None:
+    def act(
+        self, action: str, actor: str, user: str | None = None, hold: bool = False, fields: dict | None = None
+    ) -> None:
         """One action in a transaction of its own; what it sends is delivered now, or held back to
         arrive after the next action's (two processes delivering out of order)."""
         sent: list[dict] = []
+        arguments = {**({"user": user} if user else {}), **(fields or {})}
         try:
-            decoded = protocol.decode_fields(action, {"user": user} if user else {})
+            decoded = protocol.decode_fields(action, arguments)
         except protocol.BadMessage:
             return  # the wire refuses it before the stage sees it
         start = len(connection.run_on_commit)
@@ -162,6 +168,44 @@ class RoomMachine(RuleBasedStateMachine):
         if moderator and other:
             self.act(data.draw(st.sampled_from(actions)), moderator, other, hold=hold)
 
+    # --- the chat (live.chat) ---------------------------------------------------------------------------
+
+    @rule(data=st.data(), count=st.integers(1, 30), hold=st.booleans())
+    def people_chat(self, data, count, hold):
+        for _ in range(count):  # past the snapshot's 50 now and then, so the clients' lists must trim too
+            who = data.draw(st.sampled_from(self.present()))
+            self.act("chat", who, fields={"text": data.draw(st.sampled_from(CHAT_TEXTS))}, hold=hold)
+
+    @rule(data=st.data(), hold=st.booleans())
+    def someone_deletes_a_message(self, data, hold):
+        ids = list(ChatMessage.objects.filter(space=self.space).order_by("-id").values_list("id", flat=True)[:60])
+        if ids:
+            who = data.draw(st.sampled_from(PEOPLE))
+            self.act("delete_message", who, fields={"id": str(data.draw(st.sampled_from(ids)))}, hold=hold)
+
+    @rule(data=st.data(), muted=st.booleans(), hold=st.booleans())
+    def a_moderator_mutes_someone_in_chat(self, data, muted, hold):
+        moderator = self.pick(data, self.with_role(Role.HOST, Role.COHOST))
+        if moderator:
+            other = data.draw(st.sampled_from(PEOPLE))
+            self.act("chat_mute" if muted else "chat_unmute", moderator, other, hold=hold)
+
+    @rule(
+        actor=st.sampled_from(PEOPLE),
+        mode=st.sampled_from(["", "everyone", "everyone", "speakers", "off"]),
+        slow=st.sampled_from(["", "0", "0", "5"]),
+        hold=st.booleans(),
+    )
+    def someone_sets_the_chat(self, actor, mode, slow, hold):
+        self.act("set_chat", actor, fields={"mode": mode, "slow_seconds": slow}, hold=hold)
+
+    @rule(actor=st.sampled_from(PEOPLE), url=st.sampled_from(["", "https://example.com/a", "javascript:x"]))
+    def someone_pins_or_unpins(self, actor, url):
+        if url:
+            self.act("pin", actor, fields={"url": url, "title": "Notes"})
+        else:
+            self.act("unpin", actor)
+
     @rule(action=st.sampled_from(ANY_ACTION), actor=st.sampled_from(PEOPLE), user=st.sampled_from([None, *PEOPLE]))
     def anyone_tries_anything(self, action, actor, user):
         self.act(action, actor, user)
@@ -188,6 +232,7 @@ def make_person(handle: str) -> User:
     return user
 
 
+@override_settings(SPACES_CHAT_MESSAGES_PER_WINDOW=0)  # the per-person chat limit would refuse most bursts
 def test_snapshot_plus_deltas_equals_a_fresh_snapshot_for_everyone():
     run_state_machine_as_test(
         RoomMachine,
