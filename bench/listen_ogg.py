@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
-from audio_fanout import PreEncodedTrack, speaker_cycle  # noqa: E402  (also keeps ICE on loopback)
+from audio_load import PreEncodedTrack, speaker_cycle  # noqa: E402  (also keeps ICE on loopback)
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")

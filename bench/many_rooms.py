@@ -41,7 +41,7 @@ import av  # noqa: E402
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtcdtlstransport import RTCCertificate  # noqa: E402
-from audio_fanout import FRAME, RATE, TIME_BASE, LightListener, Rpc, ignore_rtp, percentile  # noqa: E402
+from audio_load import FRAME, RATE, TIME_BASE, LightListener, Rpc, ignore_rtp, percentile  # noqa: E402
 
 from media import room as room_module  # noqa: E402
 from media.engine import MediaEngine  # noqa: E402

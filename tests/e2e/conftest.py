@@ -8,6 +8,9 @@ expression string with eval, which the page's CSP refuses.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import aioice.ice
 import pytest
 from channels.db import database_sync_to_async
@@ -54,22 +57,28 @@ def loopback_ice(monkeypatch):
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 
-@pytest.fixture(scope="session")
-def room_server(django_db_setup, tmp_path_factory):
-    """`manage.py runserver` with the media engine inside it, shared by every browser test."""
+@contextlib.contextmanager
+def running_site(tmp_path_factory, **env: str) -> Iterator[Server]:
+    """`manage.py runserver` with the media engine inside it (and `env` on top), for as long as the block."""
     port = free_port()
-    env = {"SPACES_MEDIA_IN_PROCESS": "True", "DEBUG": "True", "LOG_LEVEL": "WARNING"}
     server = Server(
         ["manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
         tmp_path_factory.mktemp("runserver") / "server.log",
         port=port,
-        env=env,
+        env={"SPACES_MEDIA_IN_PROCESS": "True", "DEBUG": "True", "LOG_LEVEL": "WARNING", **env},
     )
     try:
         server.wait_listening()
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def room_server(django_db_setup, tmp_path_factory):
+    """The site, shared by every browser test."""
+    with running_site(tmp_path_factory) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

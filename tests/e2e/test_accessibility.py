@@ -19,10 +19,10 @@ from accounts import services as accounts
 from payments.models import BoxOffice
 from push.services import new_key_pair
 from rooms.models import Notification, Participant, Reminder, Space, Topic
-from tests.e2e.conftest import room_is_connected, visit
+from tests.e2e.conftest import room_is_connected, running_site, visit
 from tests.live.roomkit import live_space, make_space, put_on_stage
 from tests.recordings.factory import recorded_space
-from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, Server, free_port
+from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES
 
 pytestmark = [
     pytest.mark.skipif(not ON_POSTGRES, reason=NEEDS_SHARED_DB),
@@ -58,27 +58,14 @@ def recordings_storage(settings, shared_recordings, tmp_path):
 def room_server(django_db_setup, tmp_path_factory, shared_recordings):
     """The site as the e2e tests' server runs it, with Web Push switched on (the settings page's section)."""
     public, private = new_key_pair()
-    port = free_port()
-    env = {
-        "SPACES_MEDIA_IN_PROCESS": "True",
-        "DEBUG": "True",
-        "LOG_LEVEL": "WARNING",
-        "SPACES_RECORDINGS_DIR": str(shared_recordings),
-        "VAPID_PUBLIC_KEY": public,
-        "VAPID_PRIVATE_KEY": private,
-        "VAPID_SUBJECT": "mailto:ops@example.com",
-    }
-    server = Server(
-        ["manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        tmp_path_factory.mktemp("runserver") / "server.log",
-        port=port,
-        env=env,
-    )
-    try:
-        server.wait_listening()
+    with running_site(
+        tmp_path_factory,
+        SPACES_RECORDINGS_DIR=str(shared_recordings),
+        VAPID_PUBLIC_KEY=public,
+        VAPID_PRIVATE_KEY=private,
+        VAPID_SUBJECT="mailto:ops@example.com",
+    ) as server:
         yield server
-    finally:
-        server.kill()
 
 
 async def serious_violations(page, where: str) -> list[str]:

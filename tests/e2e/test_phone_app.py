@@ -24,11 +24,11 @@ from push.models import PushSubscription
 from push.services import b64url, new_key_pair
 from rooms import services as rooms
 from rooms.models import Participant
-from tests.e2e.conftest import connected_peer, hang_up, problems, room_is_connected, visit
+from tests.e2e.conftest import connected_peer, hang_up, problems, room_is_connected, running_site, visit
 from tests.live.roomkit import live_space, put_on_stage
 from tests.media.peers import ClientPeer
 from tests.push.pushservice import Browser, LocalPushService
-from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, RoomSocket, Server, free_port
+from tests.servers import NEEDS_SHARED_DB, ON_POSTGRES, RoomSocket
 
 pytestmark = [
     pytest.mark.skipif(not ON_POSTGRES, reason=NEEDS_SHARED_DB),
@@ -49,27 +49,14 @@ def vapid_pair() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def room_server(django_db_setup, tmp_path_factory, vapid_pair):
     """The site with Web Push on, allowed to post to a push service on loopback."""
-    port = free_port()
-    env = {
-        "SPACES_MEDIA_IN_PROCESS": "True",
-        "DEBUG": "True",
-        "LOG_LEVEL": "WARNING",
-        "VAPID_PUBLIC_KEY": vapid_pair[0],
-        "VAPID_PRIVATE_KEY": vapid_pair[1],
-        "VAPID_SUBJECT": "mailto:ops@example.com",
-        "SPACES_PUSH_SERVICES": "127.0.0.1",
-    }
-    server = Server(
-        ["manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        tmp_path_factory.mktemp("runserver") / "server.log",
-        port=port,
-        env=env,
-    )
-    try:
-        server.wait_listening()
+    with running_site(
+        tmp_path_factory,
+        VAPID_PUBLIC_KEY=vapid_pair[0],
+        VAPID_PRIVATE_KEY=vapid_pair[1],
+        VAPID_SUBJECT="mailto:ops@example.com",
+        SPACES_PUSH_SERVICES="127.0.0.1",
+    ) as server:
         yield server
-    finally:
-        server.kill()
 
 
 def png_size(data: bytes) -> tuple[int, int]:
