@@ -20,7 +20,7 @@ from accounts.models import Follow, User
 from rooms.models import Participant, Space
 
 from .presence import read_audience
-from .state import AnyUser, role_of
+from .roles import AnyUser, role_of
 
 PAGE_SIZE = 50
 

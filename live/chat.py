@@ -32,8 +32,8 @@ from . import events, modlog, protocol, wordfilter
 from .models import ChatMessage, ChatMute, ChatSettings
 from .protocol import events as ev
 from .protocol.actions import clean_chat_text, clean_link
+from .roles import MODERATOR_ROLES, STAGE_ROLES, AnyUser, SpaceRef, role_of, space_id_of
 from .seats import Seat, enter, need_moderator, user_named
-from .state import MODERATOR_ROLES, STAGE_ROLES, AnyUser, SpaceRef, role_of, space_id_of
 
 Role = Participant.Role
 Log = modlog.Action

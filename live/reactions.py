@@ -7,8 +7,8 @@ from django.core.cache import cache
 from rooms.services import RoomError
 
 from . import events, protocol
+from .roles import AnyUser, SpaceRef
 from .seats import enter
-from .state import AnyUser, SpaceRef
 
 
 def react(space: SpaceRef, actor: AnyUser, emoji: str) -> None:

@@ -17,8 +17,8 @@ from rooms.services import RoomError
 
 from . import events
 from .protocol import events as ev
+from .roles import AnyUser, SpaceRef
 from .seats import enter, mine, need_host
-from .state import AnyUser, SpaceRef
 
 # sender=Space, space=..., on=bool, at=datetime; sent inside the transaction that switched it.
 recording_switched = Signal()

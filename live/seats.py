@@ -15,7 +15,7 @@ from rooms.models import Participant, Space
 from rooms.services import RoomError
 
 from .access import entry_refusal
-from .state import MODERATOR_ROLES, AnyUser, SpaceRef, role_of, space_id_of
+from .roles import MODERATOR_ROLES, AnyUser, SpaceRef, role_of, space_id_of
 
 Role = Participant.Role
 

@@ -6,7 +6,6 @@ from importlib import import_module
 
 import msgspec
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -14,19 +13,18 @@ from accounts.models import Block, User
 from rooms.models import STAGE_ROLES as STAGE_ORDER
 from rooms.models import Participant, Space
 
-from . import events, protocol, queue
+from . import chat, events, protocol, queue
 from .access import entry_refusal
+from .roles import (  # the room's basic terms, also read from here
+    MODERATOR_ROLES,
+    STAGE_ROLES,
+    AnyUser,
+    SpaceRef,
+    role_of,
+    space_id_of,
+)
 
 Role = Participant.Role
-MODERATOR_ROLES = frozenset({Role.HOST, Role.COHOST})
-STAGE_ROLES = frozenset(STAGE_ORDER)
-
-AnyUser = User | AnonymousUser
-SpaceRef = Space | int
-
-
-def space_id_of(space: SpaceRef) -> int:
-    return space.pk if isinstance(space, Space) else int(space)
 
 
 def person(participant: Participant) -> protocol.Person:
@@ -58,13 +56,6 @@ def person_fields(participant: Participant) -> dict:
         "is_muted": p.is_muted,
         "record_voice": p.record_voice,
     }
-
-
-def role_of(space: Space, user_id: int, participant: Participant | None) -> str:
-    if participant is not None and participant.removed_at is None:
-        return participant.role
-    # A host whose row is missing is still the host (the Space row says so).
-    return Role.HOST if user_id == space.host_id else Role.LISTENER
 
 
 def audible_user_ids(space_id: int) -> set[int]:
@@ -132,8 +123,6 @@ def _snapshot(space: Space, user: AnyUser, seq: int) -> protocol.RoomSnapshot:
     my_role = role_of(space, user.pk, me) if user.is_authenticated else None
     requests: list[protocol.Request] = []
     invites: list[protocol.Invite] = []
-    from . import chat  # here: live.chat builds on this module
-
     rules = chat.rules_of(space)
     chat_muted = bool(user.is_authenticated and chat.is_chat_muted(space.pk, user.pk))
     if my_role in MODERATOR_ROLES:
