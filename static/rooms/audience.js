@@ -10,6 +10,7 @@ import { actionButton, avatar, el, icon, profileUrl } from "./dom.js";
 
 const ROLE_LABEL = { host: "Host", cohost: "Co-host", speaker: "Speaker" };
 const SLOW_DOWN_MS = 2000; // the list shares the room's message budget: on 429, wait and ask again
+const NEAR_END_PX = 600; // fetch the next page this close to the end of what is loaded
 const OVERSCAN = 6; // rows drawn beyond each edge of the view, so a quick scroll shows no gap
 
 export class AudiencePanel {
@@ -40,7 +41,7 @@ export class AudiencePanel {
     });
     this.dialog.addEventListener("click", (event) => { if (event.target === this.dialog) this.close(); }); // the backdrop
     root.querySelector("[data-close-audience]").addEventListener("click", () => this.close());
-    this.scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
+    this.scroller.addEventListener("scroll", () => { this.schedule(); this.loadIfNearEnd(); }, { passive: true });
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((entry) => entry.isIntersecting) && !this.failed) this.loadMore();
     }, { root: this.scroller, rootMargin: "600px" });
@@ -71,6 +72,13 @@ export class AudiencePanel {
 
   loadMore() {
     if (this.next && !this.loading && this.dialog.open) this.fetchPage(this.next);
+  }
+
+  // The observer below only speaks when the "Show more" row enters or leaves the view; a page that arrives
+  // while the view already sits at the end (a fast scroll, a short page) is followed from here.
+  loadIfNearEnd() {
+    const box = this.scroller;
+    if (!this.failed && box.scrollTop + box.clientHeight >= box.scrollHeight - NEAR_END_PX) this.loadMore();
   }
 
   async fetchPage(cursor) {
@@ -113,6 +121,7 @@ export class AudiencePanel {
     this.more.hidden = !this.next;
     this.showCounts();
     this.render();
+    this.loadIfNearEnd();
   }
 
   // The room's presence event: the count, and who joined or left since the last one.
