@@ -113,6 +113,21 @@ class PreEncodedTrack(MediaStreamTrack):
         return packet
 
 
+def count_rtp_at_socket(receiver, listener: LightListener) -> None:
+    """Hand a connected receiver's RTP to `listener` straight from its ICE socket (RTCP, whose second byte is
+    200..206, goes on to aiortc as usual), so counting costs the load generator almost nothing."""
+    protocol = receiver.transport.transport._connection._nominated[1].protocol
+    original = protocol.datagram_received
+
+    def datagram_received(data: bytes, addr, _orig=original, _on=listener.on_datagram) -> None:
+        if 127 < data[0] < 192 and not 192 <= data[1] <= 223:
+            _on(data)
+        else:
+            _orig(data, addr)
+
+    protocol.datagram_received = datagram_received
+
+
 class LightListener:
     """A real aiortc listener whose RTP is counted at the socket (no SRTP unprotect, no decode),
     so one process can hold a thousand of them."""
@@ -212,17 +227,7 @@ class LoadGenerator:
         receiver._handle_rtp_packet = ignore_rtp
         listener = LightListener(sample_arrivals=len(self.listeners) < 50)
         await self.connect(pc, None, mode)
-        protocol = receiver.transport.transport._connection._nominated[1].protocol
-        original = protocol.datagram_received
-
-        def datagram_received(data: bytes, addr, _orig=original, _on=listener.on_datagram) -> None:
-            # RTP (not RTCP, whose second byte is 200..206) is counted here and goes no further.
-            if 127 < data[0] < 192 and not 192 <= data[1] <= 223:
-                _on(data)
-            else:
-                _orig(data, addr)
-
-        protocol.datagram_received = datagram_received
+        count_rtp_at_socket(receiver, listener)
         self.listeners.append(listener)
 
     async def grow(self, target: int, mode: str) -> dict:

@@ -41,7 +41,16 @@ import av  # noqa: E402
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtcdtlstransport import RTCCertificate  # noqa: E402
-from audio_load import FRAME, RATE, TIME_BASE, LightListener, Rpc, ignore_rtp, percentile  # noqa: E402
+from audio_load import (  # noqa: E402
+    FRAME,
+    RATE,
+    TIME_BASE,
+    LightListener,
+    Rpc,
+    count_rtp_at_socket,
+    ignore_rtp,
+    percentile,
+)
 
 from media import room as room_module  # noqa: E402
 from media.engine import MediaEngine  # noqa: E402
@@ -243,16 +252,7 @@ class LoadGenerator:
                 receiver._handle_rtp_packet = ignore_rtp
                 counter = LightListener(sample_arrivals=False)
                 await self.connect(space_id, None, pc)
-                protocol = receiver.transport.transport._connection._nominated[1].protocol
-                original = protocol.datagram_received
-
-                def datagram_received(data: bytes, addr, _orig=original, _on=counter.on_datagram) -> None:
-                    if 127 < data[0] < 192 and not 192 <= data[1] <= 223:
-                        _on(data)
-                    else:
-                        _orig(data, addr)
-
-                protocol.datagram_received = datagram_received
+                count_rtp_at_socket(receiver, counter)
                 self.listeners.append(counter)
 
         await asyncio.gather(*(listener(i == LISTENERS - 1) for i in range(LISTENERS)))
