@@ -6,7 +6,11 @@ import os
 
 import pytest
 from allauth.account.models import EmailAddress
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connections
 
+from media.placement import DEFAULT_PREFIX, Placement
 from spaces_site.celery import app as celery_app
 
 PASSWORD = "listen-to-the-room-42"
@@ -142,3 +146,13 @@ async def stop_hub():
 
     yield
     await roomkit.teardown()
+
+
+@pytest.fixture
+async def placement():
+    """The media workers' placement in Redis, as runmedia sees it (for tests that start runmedia processes)."""
+    placement = Placement(settings.REDIS_URL, DEFAULT_PREFIX)
+    yield placement
+    await placement.close()
+    # database_sync_to_async's thread keeps its connection (CONN_MAX_AGE): let the test database go.
+    await database_sync_to_async(connections.close_all)()

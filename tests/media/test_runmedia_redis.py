@@ -12,7 +12,6 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connections
 
 from media.placement import DEFAULT_PREFIX, Placement
 from rooms.models import Participant
@@ -53,15 +52,6 @@ def processes(tmp_path):
         # runmedia sometimes hangs on SIGTERM (a channels-redis receive that outlives its cancellation,
         # see the report on socket_timeout); this test is not about shutdown, so don't wait long.
         server.stop(timeout=2)
-
-
-@pytest.fixture
-async def placement():
-    placement = Placement(settings.REDIS_URL, PREFIX)
-    yield placement
-    await placement.close()
-    # database_sync_to_async's thread keeps its connection (CONN_MAX_AGE): let the test database go.
-    await database_sync_to_async(connections.close_all)()
 
 
 async def worker_id_of(placement: Placement, worker: Server, timeout: float = 20) -> str:

@@ -12,7 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from media.placement import DEFAULT_PREFIX, Placement
+from media.placement import DEFAULT_PREFIX
 from recordings.models import Recording
 from rooms.models import Participant
 from tests.live.roomkit import live_space, put_on_stage
@@ -51,16 +51,6 @@ def processes(tmp_path, recordings_storage):
     yield start
     for server in started:
         server.stop(timeout=2)
-
-
-@pytest.fixture
-async def placement():
-    from django.db import connections
-
-    placement = Placement(settings.REDIS_URL, DEFAULT_PREFIX)
-    yield placement
-    await placement.close()
-    await database_sync_to_async(connections.close_all)()
 
 
 async def ready(space_id: int, timeout: float = 60) -> Recording:
